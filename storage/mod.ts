@@ -1,0 +1,137 @@
+/**
+ * The storage contract every Gatehouse driver implements.
+ *
+ * The contract is deliberately small: get / set / delete / an atomic `swap`
+ * (exchange: write a value and return the one it replaced, in one step) /
+ * `list` by key prefix. Single-use codes and refresh-token rotation are built
+ * on `swap`: the redeemer swaps the live record for a tombstone; exactly one
+ * concurrent caller sees the live record, every other caller sees the
+ * tombstone and is treated as a replay. On a driver whose `consistency` is
+ * `"eventual"` (Workers KV) that guarantee does not hold; see the README.
+ *
+ * ## Key layout
+ * Keys are arrays of strings (Deno KV native; other drivers join the parts
+ * with `:` after a prefix the user chooses). Parts never contain `:` except
+ * the last one. Layout, all under the driver's own prefix:
+ *
+ * | key | value |
+ * |---|---|
+ * | `["client", clientId]` | registered client (secret stored as SHA-256 hash) |
+ * | `["code", sha256(code)]` | authorization code record, then its tombstone |
+ * | `["grant", grantId]` | grant: subject, client, scopes, resources, state |
+ * | `["refresh", sha256(token)]` | refresh token record, then its tombstone |
+ * | `["consent", csrfId]` | pending consent request (short-lived) |
+ * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
+ *
+ * ## Value format
+ * Every value is an {@link Envelope}: `{ v: 1, exp, data }` where `v` is the
+ * schema version (so a future change can migrate rather than silently
+ * invalidate), `exp` an absolute expiry in epoch milliseconds (or `null`) and
+ * `data` the JSON record. Expiry is enforced on read by the library
+ * ({@link isLive}), whatever the backend does with its own TTLs; drivers use
+ * `exp` only as a hint for the backend's TTL so dead keys are eventually
+ * purged.
+ *
+ * @module
+ */
+
+/** A storage key: an array of string parts, most general first. */
+export type StorageKey = readonly string[];
+
+/** Current schema version of stored values. */
+export const SCHEMA_VERSION = 1 as const;
+
+/** The stored form of every value. */
+export interface Envelope<T = unknown> {
+  /** Schema version of `data`. */
+  v: number;
+  /** Absolute expiry, epoch milliseconds, or `null` for no expiry. */
+  exp: number | null;
+  /** The record itself (JSON-serialisable). */
+  data: T;
+}
+
+/** One entry returned by {@link Storage.list}. */
+export interface StorageEntry {
+  /** The full key. */
+  key: StorageKey;
+  /** The stored envelope. */
+  value: Envelope;
+}
+
+/** Options for {@link Storage.list}. */
+export interface ListOptions {
+  /** Stop after this many entries. */
+  limit?: number;
+}
+
+/** How strongly a driver orders concurrent operations. */
+export type Consistency = "strong" | "eventual";
+
+/**
+ * The contract a storage driver implements. Values are JSON-serialisable
+ * {@link Envelope}s; drivers must not interpret `data`.
+ *
+ * Errors: a driver throws when its backend fails; the server turns any
+ * driver error into `503 temporarily_unavailable`.
+ */
+export interface Storage {
+  /** Driver name, for logs and errors (`"memory"`, `"deno-kv"`, …). */
+  readonly name: string;
+  /** `"strong"` when `swap` is atomic across all callers; `"eventual"` otherwise. */
+  readonly consistency: Consistency;
+  /** Read a value; `undefined` when absent. May return an expired envelope. */
+  get(key: StorageKey): Promise<Envelope | undefined>;
+  /** Write a value (overwrite). `value.exp` is a TTL hint for the backend. */
+  set(key: StorageKey, value: Envelope): Promise<void>;
+  /** Delete a key; deleting an absent key is not an error. */
+  delete(key: StorageKey): Promise<void>;
+  /**
+   * Atomically replace the value at `key` with `value` and return the value
+   * it replaced (`undefined` when absent). Of N concurrent swaps on one key,
+   * each observes a distinct previous value (exactly one sees the original).
+   */
+  swap(key: StorageKey, value: Envelope): Promise<Envelope | undefined>;
+  /** List entries whose key starts with the parts of `prefix`, in key order. */
+  list(prefix: StorageKey, options?: ListOptions): Promise<StorageEntry[]>;
+}
+
+/** Wrap `data` in an {@link Envelope} expiring at `exp` (epoch ms) or never. */
+export function envelope<T>(data: T, exp: number | null = null): Envelope<T> {
+  return { v: SCHEMA_VERSION, exp, data };
+}
+
+/** True when `value` exists, has a known schema version and has not expired at `now`. */
+export function isLive(value: Envelope | undefined, now: number = Date.now()): boolean {
+  return value !== undefined && value.v === SCHEMA_VERSION &&
+    (value.exp === null || value.exp > now);
+}
+
+/** Seconds from `now` until `exp`, rounded up, at least `min`; `undefined` for no expiry. */
+export function ttlSeconds(
+  exp: number | null,
+  options: { min?: number; now?: number } = {},
+): number | undefined {
+  if (exp === null) return undefined;
+  const now = options.now ?? Date.now();
+  return Math.max(options.min ?? 1, Math.ceil((exp - now) / 1000));
+}
+
+/** Join a key into one string with `:` after `prefix` (for string-keyed backends). */
+export function joinKey(prefix: string, key: StorageKey): string {
+  return prefix + key.join(":");
+}
+
+/** Inverse of {@link joinKey}: split a backend key back into parts. */
+export function splitKey(prefix: string, raw: string): StorageKey {
+  return raw.slice(prefix.length).split(":");
+}
+
+/** Thrown by the server when a driver fails; maps to 503 temporarily_unavailable. */
+export class StorageError extends Error {
+  /** Wrap a driver failure. The message never includes stored values. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}
