@@ -1,0 +1,602 @@
+/**
+ * The resource-server token verifier: checks RFC 9068 JWT access tokens (EdDSA / ES256) against
+ * local or remote keys, or asks an RFC 7662 introspection endpoint, and answers with RFC 6750 /
+ * RFC 9728 challenges. Never throws for bad input.
+ *
+ * Deliberately free of zod and of any server code so that `verify.ts` stays small.
+ *
+ * @module
+ */
+
+import {
+  type JwkSet,
+  type JwtAlgorithm,
+  JwtError,
+  parseCompactJws,
+  SUPPORTED_ALGORITHMS,
+  verifySignature,
+} from "./_jwt.ts";
+import { challengeResponse } from "./verifier_challenge.ts";
+import { KeyStore } from "./verifier_jwks.ts";
+import { createScopeChecker, type ScopeHierarchy, splitScopes } from "./verifier_scopes.ts";
+
+export type { JwkSet, JwtAlgorithm, PublicJwk } from "./_jwt.ts";
+export type { ScopeHierarchy } from "./verifier_scopes.ts";
+
+/** A successfully verified access token. */
+export interface VerifiedToken {
+  /** The raw bearer token. */
+  token: string;
+  /** `sub`: the resource owner. */
+  subject: string;
+  /** `client_id`: the OAuth client the token was issued to. */
+  clientId: string;
+  /** Scopes granted (from the space-separated `scope` claim), as issued. */
+  scopes: string[];
+  /** `exp`, seconds since the epoch. */
+  expiresAt: number;
+  /** `iat`, seconds since the epoch (0 when an introspection response omits it). */
+  issuedAt: number;
+  /** `gid`: Gatehouse grant id, if the issuer set one. */
+  grantId: string | undefined;
+  /** The audience this token was accepted for (the verifier's canonical resource URI). */
+  resource: string;
+  /** `jti`, if any. */
+  jti: string | undefined;
+  /** The raw payload (JWT claims or the introspection response). */
+  claims: Record<string, unknown>;
+}
+
+/** Revocation policy for {@linkcode createVerifier}. */
+export interface RevocationOptions {
+  /**
+   * `strict`: `isRevoked` on every verify, even on a cache hit. `cached`: its answer is reused
+   * for `ttlMs`. `stateless`: never called (rely on short token lifetimes).
+   */
+  mode: "strict" | "cached" | "stateless";
+  /** How long a `cached` answer is reused, ms (default 30 000). */
+  ttlMs?: number;
+  /** Returns true when the token (or its grant) has been revoked. */
+  isRevoked(claims: VerifiedToken): Promise<boolean>;
+}
+
+/** RFC 7662 remote check. */
+export interface IntrospectionOptions {
+  /** The introspection endpoint URL. */
+  endpoint: string;
+  /** Client id for client_secret_basic authentication. */
+  clientId: string;
+  /** Client secret for client_secret_basic authentication. */
+  clientSecret: string;
+  /** Reuse an `active` answer for this long, ms (default 0: ask on every verify). */
+  cacheTtlMs?: number;
+}
+
+/** Options for {@linkcode createVerifier}. */
+export interface VerifierOptions {
+  /** Expected `iss`, compared exactly. */
+  issuer: string;
+  /** This resource server's URL; the token's `aud` must match its canonical form. */
+  audience: string;
+  /** Local verification keys. */
+  jwks?: JwkSet;
+  /** Remote JWKS URL (e.g. the issuer's `jwks_uri`). */
+  jwksUri?: string;
+  /** Accepted algorithms (default both). */
+  algorithms?: JwtAlgorithm[];
+  /** Allowed clock skew in seconds (default 5). */
+  clockTolerance?: number;
+  /** RFC 9728 metadata URL for challenges (default derived from `audience`). */
+  resourceMetadataUrl?: string;
+  /** Scopes to advertise in 401 challenges when the call names none (`offline_access` dropped). */
+  scopesSupported?: string[];
+  /** scope → scopes it includes, applied transitively. */
+  scopeHierarchy?: ScopeHierarchy;
+  /** Verified-token cache (default 1000 entries); `false` disables it. */
+  cache?: { maxEntries?: number } | false;
+  /** Revocation policy (default: stateless). */
+  revocation?: RevocationOptions;
+  /** RFC 7662 introspection, instead of or in addition to local JWT checks. */
+  introspection?: IntrospectionOptions;
+  /** Remote JWKS refresh tuning. */
+  jwksCache?: { cooldownMs?: number; defaultMaxAgeMs?: number; maxMaxAgeMs?: number };
+  /** fetch implementation (default global fetch). */
+  fetch?: typeof fetch;
+  /** Clock in ms (default Date.now). */
+  now?: () => number;
+}
+
+/** Per-call options for {@linkcode Verifier.verify}. */
+export interface VerifyOptions {
+  /** All scopes the operation needs. */
+  scopes?: string[];
+}
+
+/** Successful verification. */
+export interface VerifySuccess {
+  /** Discriminant. */
+  ok: true;
+  /** The verified token. */
+  claims: VerifiedToken;
+}
+
+/** Failed verification, with a ready-to-send challenge response. */
+export interface VerifyFailure {
+  /** Discriminant. */
+  ok: false;
+  /** OAuth error code (`invalid_request`, `invalid_token`, `insufficient_scope`, `temporarily_unavailable`). */
+  error: string;
+  /** HTTP status of `response`. */
+  status: number;
+  /** The response to return to the client (WWW-Authenticate, no-store, JSON body). */
+  response: Response;
+}
+
+/** The result of {@linkcode Verifier.verify}. */
+export type VerifyResult = VerifySuccess | VerifyFailure;
+
+/** A verify function: a Request (bearer taken from it) or a raw token string. */
+export type VerifyFunction = (
+  reqOrToken: Request | string,
+  options?: VerifyOptions,
+) => Promise<VerifyResult>;
+
+/** Counters, for diagnostics, benchmarks and tests. */
+export interface VerifierStats {
+  /** Signature verifications performed. */
+  signatureChecks: number;
+  /** Verified-token cache hits. */
+  cacheHits: number;
+  /** Remote JWKS fetches started. */
+  jwksFetches: number;
+  /** Introspection requests sent. */
+  introspections: number;
+  /** isRevoked calls. */
+  revocationChecks: number;
+}
+
+/** A token verifier bound to one resource. */
+export interface Verifier {
+  /** Verifies a request's bearer token (or a raw token). Never throws. */
+  verify: VerifyFunction;
+  /** Returns the `required` scopes not covered by `granted` under the scope hierarchy. */
+  missingScopes(granted: readonly string[], required: readonly string[]): string[];
+  /** The canonical resource URI (audience). */
+  readonly resource: string;
+  /** The protected-resource metadata URL used in challenges. */
+  readonly resourceMetadataUrl: string;
+  /** Current counters. */
+  stats(): VerifierStats;
+}
+
+/**
+ * Canonical form of a resource URI for comparison: lowercase scheme and host (via URL
+ * parsing), default port dropped, no fragment, no trailing slash. Non-URLs are returned as is.
+ */
+export function canonicalResource(resource: string): string {
+  let url: URL;
+  try {
+    url = new URL(resource);
+  } catch {
+    return resource;
+  }
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}${url.search}`;
+}
+
+/** The RFC 9728 path-suffixed metadata URL for a resource (`/mcp` → `/.well-known/oauth-protected-resource/mcp`). */
+export function resourceMetadataUrlFor(resource: string): string {
+  const url = new URL(resource);
+  const path = url.pathname.replace(/\/+$/, "");
+  return `${url.protocol}//${url.host}/.well-known/oauth-protected-resource${path}`;
+}
+
+interface CacheEntry {
+  verified: VerifiedToken;
+  expiresAtMs: number;
+  revokedCheckedAt?: number;
+  revoked?: boolean;
+  introspectedAt?: number;
+}
+
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
+
+class Failure {
+  constructor(
+    readonly status: number,
+    readonly error: "invalid_request" | "invalid_token" | "insufficient_scope" | undefined,
+    readonly description: string,
+    readonly scopes?: readonly string[],
+  ) {}
+}
+
+/**
+ * Creates a verifier for one resource. Throws TypeError for invalid options (not for tokens).
+ *
+ * @example
+ * ```ts
+ * const verifier = createVerifier({
+ *   issuer: "http://localhost:8787",
+ *   audience: "http://localhost:8787/mcp",
+ *   jwksUri: "http://localhost:8787/jwks",
+ * });
+ * const result = await verifier.verify(request, { scopes: ["mcp:read"] });
+ * if (!result.ok) return result.response;
+ * ```
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  if (typeof options?.issuer !== "string" || options.issuer === "") {
+    throw new TypeError("createVerifier: issuer is required");
+  }
+  if (typeof options.audience !== "string" || options.audience === "") {
+    throw new TypeError("createVerifier: audience is required");
+  }
+  if (!options.jwks && !options.jwksUri && !options.introspection) {
+    throw new TypeError("createVerifier: one of jwks, jwksUri or introspection is required");
+  }
+  const algorithms = options.algorithms ?? [...SUPPORTED_ALGORITHMS];
+  for (const alg of algorithms) {
+    if (!SUPPORTED_ALGORITHMS.includes(alg)) {
+      throw new TypeError(`createVerifier: unsupported algorithm ${String(alg)}`);
+    }
+  }
+  const issuer = options.issuer;
+  const resource = canonicalResource(options.audience);
+  const resourceMetadataUrl = options.resourceMetadataUrl ?? resourceMetadataUrlFor(resource);
+  const toleranceMs = (options.clockTolerance ?? 5) * 1000;
+  const scopesSupported = (options.scopesSupported ?? []).filter((s) => s !== "offline_access");
+  const checkScopes = createScopeChecker(options.scopeHierarchy);
+  const now = options.now ?? Date.now;
+  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  const maxEntries = options.cache === false ? 0 : options.cache?.maxEntries ?? 1000;
+  const cache = new Map<string, CacheEntry>();
+  const revocation = options.revocation;
+  const introspection = options.introspection;
+  const hasLocalKeys = Boolean(options.jwks || options.jwksUri);
+  const keys = new KeyStore({
+    jwks: options.jwks,
+    jwksUri: options.jwksUri,
+    algorithms,
+    fetch: doFetch,
+    now,
+    cooldownMs: options.jwksCache?.cooldownMs,
+    defaultMaxAgeMs: options.jwksCache?.defaultMaxAgeMs,
+    maxMaxAgeMs: options.jwksCache?.maxMaxAgeMs,
+  });
+  const counters = { signatureChecks: 0, cacheHits: 0, introspections: 0, revocationChecks: 0 };
+
+  const fail = (f: Failure, required: readonly string[]): VerifyFailure => {
+    const scopes = f.scopes ?? (required.length > 0 ? required : scopesSupported);
+    const response = challengeResponse({
+      status: f.status,
+      error: f.error,
+      description: f.description,
+      resourceMetadata: resourceMetadataUrl,
+      scopes,
+    });
+    const error = f.status === 503 ? "temporarily_unavailable" : f.error ?? "invalid_token";
+    return { ok: false, error, status: f.status, response };
+  };
+
+  const extractToken = async (input: Request | string): Promise<string | Failure | undefined> => {
+    if (typeof input === "string") {
+      if (input === "") return undefined;
+      return B64TOKEN.test(input) ? input : new Failure(401, "invalid_token", "malformed token");
+    }
+    const header = input.headers.get("authorization");
+    let token: string | undefined;
+    if (header !== null) {
+      const trimmed = header.trim();
+      const space = trimmed.indexOf(" ");
+      const scheme = space < 0 ? trimmed : trimmed.slice(0, space);
+      if (scheme.toLowerCase() === "bearer") {
+        const value = space < 0 ? "" : trimmed.slice(space + 1).trim();
+        if (!B64TOKEN.test(value)) {
+          return new Failure(400, "invalid_request", "malformed Authorization header");
+        }
+        token = value;
+      }
+    }
+    if (input.url.includes("access_token")) {
+      let inQuery = false;
+      try {
+        inQuery = new URL(input.url).searchParams.has("access_token");
+      } catch {
+        inQuery = false;
+      }
+      if (inQuery) {
+        return new Failure(
+          400,
+          "invalid_request",
+          "access tokens in the query string are not accepted",
+        );
+      }
+    }
+    const type = input.headers.get("content-type") ?? "";
+    if (
+      input.body !== null && input.method !== "GET" && input.method !== "HEAD" &&
+      type.toLowerCase().startsWith("application/x-www-form-urlencoded")
+    ) {
+      const form = new URLSearchParams(await input.clone().text());
+      if (form.has("access_token")) {
+        return new Failure(
+          400,
+          "invalid_request",
+          token === undefined
+            ? "send the access token in the Authorization header"
+            : "more than one access token was sent",
+        );
+      }
+    }
+    return token;
+  };
+
+  const validateClaims = (
+    payload: Record<string, unknown>,
+    token: string,
+    at: number,
+  ): VerifiedToken | Failure => {
+    const bad = (d: string) => new Failure(401, "invalid_token", d);
+    for (const name of ["iss", "sub", "client_id", "jti"]) {
+      if (typeof payload[name] !== "string" || payload[name] === "") {
+        return bad(`token is missing the ${name} claim`);
+      }
+    }
+    for (const name of ["exp", "iat"]) {
+      if (typeof payload[name] !== "number" || !Number.isFinite(payload[name])) {
+        return bad(`token is missing the ${name} claim`);
+      }
+    }
+    if (payload.aud === undefined) return bad("token is missing the aud claim");
+    if (payload.iss !== issuer) return bad("token was issued by another issuer");
+    const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    if (!auds.some((a) => typeof a === "string" && canonicalResource(a) === resource)) {
+      return bad("token audience is not this resource");
+    }
+    const exp = payload.exp as number;
+    const iat = payload.iat as number;
+    if (at >= exp * 1000 + toleranceMs) return bad("token expired");
+    if (iat * 1000 > at + toleranceMs) return bad("token issued in the future");
+    if (payload.nbf !== undefined) {
+      if (typeof payload.nbf !== "number" || !Number.isFinite(payload.nbf)) {
+        return bad("malformed nbf claim");
+      }
+      if (payload.nbf * 1000 > at + toleranceMs) return bad("token not yet valid");
+    }
+    if (payload.scope !== undefined && typeof payload.scope !== "string") {
+      return bad("malformed scope claim");
+    }
+    if (payload.gid !== undefined && typeof payload.gid !== "string") {
+      return bad("malformed gid claim");
+    }
+    return {
+      token,
+      subject: payload.sub as string,
+      clientId: payload.client_id as string,
+      scopes: splitScopes(payload.scope),
+      expiresAt: exp,
+      issuedAt: iat,
+      grantId: payload.gid as string | undefined,
+      resource,
+      jti: payload.jti as string,
+      claims: payload,
+    };
+  };
+
+  const checkLocal = async (token: string, at: number): Promise<VerifiedToken | Failure> => {
+    let jws;
+    try {
+      jws = parseCompactJws(token);
+    } catch (e) {
+      return new Failure(
+        401,
+        "invalid_token",
+        e instanceof JwtError ? e.message : "malformed token",
+      );
+    }
+    const { header } = jws;
+    const alg = header.alg;
+    if (typeof alg !== "string" || !(algorithms as string[]).includes(alg)) {
+      return new Failure(401, "invalid_token", "token algorithm is not accepted");
+    }
+    if (typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())) {
+      return new Failure(401, "invalid_token", "token is not an at+jwt access token");
+    }
+    if (header.crit !== undefined) {
+      return new Failure(401, "invalid_token", "unsupported critical header");
+    }
+    if (header.kid !== undefined && typeof header.kid !== "string") {
+      return new Failure(401, "invalid_token", "malformed kid");
+    }
+    const found = await keys.lookup(header.kid, alg as JwtAlgorithm);
+    if (found.status === "unavailable") {
+      return new Failure(503, "invalid_token", "verification keys are unavailable");
+    }
+    if (found.status === "unknown") {
+      return new Failure(401, "invalid_token", "no key matches the token");
+    }
+    counters.signatureChecks++;
+    let valid = false;
+    try {
+      valid = await verifySignature(found.key, jws);
+    } catch {
+      valid = false;
+    }
+    if (!valid) return new Failure(401, "invalid_token", "invalid token signature");
+    return validateClaims(jws.payload, token, at);
+  };
+
+  const introspect = async (
+    token: string,
+    at: number,
+  ): Promise<Record<string, unknown> | Failure> => {
+    const cfg = introspection as IntrospectionOptions;
+    counters.introspections++;
+    let body: unknown;
+    try {
+      // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 (ASCII after encoding).
+      const basic = btoa(
+        `${encodeURIComponent(cfg.clientId)}:${encodeURIComponent(cfg.clientSecret)}`,
+      );
+      const res = await doFetch(cfg.endpoint, {
+        method: "POST",
+        headers: {
+          authorization: `Basic ${basic}`,
+          "content-type": "application/x-www-form-urlencoded",
+          accept: "application/json",
+        },
+        body: new URLSearchParams({ token, token_type_hint: "access_token" }).toString(),
+        redirect: "error",
+      });
+      if (!res.ok) {
+        await res.body?.cancel();
+        return new Failure(503, "invalid_token", "token introspection failed");
+      }
+      body = await res.json();
+    } catch {
+      return new Failure(503, "invalid_token", "token introspection is unavailable");
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      return new Failure(503, "invalid_token", "token introspection failed");
+    }
+    const info = body as Record<string, unknown>;
+    if (info.active !== true) return new Failure(401, "invalid_token", "token is not active");
+    if (info.iss !== undefined && info.iss !== issuer) {
+      return new Failure(401, "invalid_token", "token was issued by another issuer");
+    }
+    if (info.aud !== undefined) {
+      const auds = Array.isArray(info.aud) ? info.aud : [info.aud];
+      if (!auds.some((a) => typeof a === "string" && canonicalResource(a) === resource)) {
+        return new Failure(401, "invalid_token", "token audience is not this resource");
+      }
+    }
+    if (typeof info.exp !== "number") {
+      return new Failure(401, "invalid_token", "introspection response has no exp");
+    }
+    if (at >= info.exp * 1000 + toleranceMs) {
+      return new Failure(401, "invalid_token", "token expired");
+    }
+    return info;
+  };
+
+  const verifyMiss = async (token: string, at: number): Promise<CacheEntry | Failure> => {
+    let verified: VerifiedToken | undefined;
+    if (hasLocalKeys) {
+      const local = await checkLocal(token, at);
+      if (local instanceof Failure) return local;
+      verified = local;
+    }
+    let introspectedAt: number | undefined;
+    if (introspection) {
+      const info = await introspect(token, at);
+      if (info instanceof Failure) return info;
+      introspectedAt = at;
+      verified ??= {
+        token,
+        subject: typeof info.sub === "string" ? info.sub : "",
+        clientId: typeof info.client_id === "string" ? info.client_id : "",
+        scopes: splitScopes(info.scope),
+        expiresAt: info.exp as number,
+        issuedAt: typeof info.iat === "number" ? info.iat : 0,
+        grantId: typeof info.gid === "string" ? info.gid : undefined,
+        resource,
+        jti: typeof info.jti === "string" ? info.jti : undefined,
+        claims: info,
+      };
+    }
+    const v = verified as VerifiedToken;
+    return { verified: v, expiresAtMs: v.expiresAt * 1000 + toleranceMs, introspectedAt };
+  };
+
+  const checkRevocation = async (entry: CacheEntry, at: number): Promise<Failure | undefined> => {
+    if (!revocation || revocation.mode === "stateless") return undefined;
+    const ttl = revocation.ttlMs ?? 30_000;
+    const fresh = revocation.mode === "cached" && entry.revokedCheckedAt !== undefined &&
+      at - entry.revokedCheckedAt < ttl;
+    if (!fresh) {
+      counters.revocationChecks++;
+      try {
+        entry.revoked = (await revocation.isRevoked(entry.verified)) === true;
+      } catch {
+        return new Failure(503, "invalid_token", "revocation status is unavailable");
+      }
+      entry.revokedCheckedAt = at;
+    }
+    return entry.revoked ? new Failure(401, "invalid_token", "token has been revoked") : undefined;
+  };
+
+  const run = async (
+    input: Request | string,
+    required: readonly string[],
+  ): Promise<VerifyResult> => {
+    const extracted = await extractToken(input);
+    if (extracted instanceof Failure) return fail(extracted, required);
+    if (extracted === undefined) {
+      return fail(new Failure(401, undefined, "no access token was provided"), required);
+    }
+    const token = extracted;
+    const at = now();
+    let entry = maxEntries > 0 ? cache.get(token) : undefined;
+    if (entry) {
+      cache.delete(token);
+      if (at >= entry.expiresAtMs) {
+        return fail(new Failure(401, "invalid_token", "token expired"), required);
+      }
+      cache.set(token, entry);
+      counters.cacheHits++;
+      if (
+        introspection && at - (entry.introspectedAt ?? -Infinity) >= (introspection.cacheTtlMs ?? 0)
+      ) {
+        const info = await introspect(token, at);
+        if (info instanceof Failure) {
+          if (info.status !== 503) cache.delete(token);
+          return fail(info, required);
+        }
+        entry.introspectedAt = at;
+      }
+    } else {
+      const result = await verifyMiss(token, at);
+      if (result instanceof Failure) return fail(result, required);
+      entry = result;
+      if (maxEntries > 0) {
+        cache.set(token, entry);
+        while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
+      }
+    }
+    const revoked = await checkRevocation(entry, at);
+    if (revoked) return fail(revoked, required);
+    if (required.length > 0 && checkScopes(entry.verified.scopes, required).length > 0) {
+      return fail(
+        new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
+        required,
+      );
+    }
+    return { ok: true, claims: entry.verified };
+  };
+
+  return {
+    resource,
+    resourceMetadataUrl,
+    missingScopes: (granted, required) => checkScopes(granted, required),
+    stats: () => ({ ...counters, jwksFetches: keys.fetchCount }),
+    async verify(reqOrToken, opts) {
+      const required = Array.isArray(opts?.scopes)
+        ? opts.scopes.filter((s) => typeof s === "string" && s !== "")
+        : [];
+      try {
+        return await run(reqOrToken, required);
+      } catch {
+        try {
+          return fail(new Failure(401, "invalid_token", "token could not be verified"), required);
+        } catch {
+          return {
+            ok: false,
+            error: "invalid_token",
+            status: 401,
+            response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
+          };
+        }
+      }
+    },
+  };
+}
