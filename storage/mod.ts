@@ -11,8 +11,9 @@
  *
  * ## Key layout
  * Keys are arrays of strings (Deno KV native; other drivers join the parts
- * with `:` after a prefix the user chooses). Parts never contain `:` except
- * the last one. Layout, all under the driver's own prefix:
+ * with `:` after a prefix the user chooses, see {@link joinKey}). A part may
+ * hold any character: string-keyed drivers percent-escape `%` and `:` inside
+ * parts so every key round-trips. Layout, all under the driver's own prefix:
  *
  * | key | value |
  * |---|---|
@@ -117,14 +118,28 @@ export function ttlSeconds(
   return Math.max(options.min ?? 1, Math.ceil((exp - now) / 1000));
 }
 
-/** Join a key into one string with `:` after `prefix` (for string-keyed backends). */
+/** Escape one key part for a string-keyed backend: `%` → `%25`, `:` → `%3A`. */
+function escapePart(part: string): string {
+  return part.replaceAll("%", "%25").replaceAll(":", "%3A");
+}
+
+/** Inverse of `escapePart`. */
+function unescapePart(part: string): string {
+  return part.replace(/%(25|3A)/g, (m) => m === "%25" ? "%" : ":");
+}
+
+/**
+ * Join a key into one string with `:` after `prefix` (for string-keyed backends).
+ * `%` and `:` inside a part are percent-escaped, so any key round-trips through
+ * {@link splitKey}; keys without those characters are stored as written.
+ */
 export function joinKey(prefix: string, key: StorageKey): string {
-  return prefix + key.join(":");
+  return prefix + key.map(escapePart).join(":");
 }
 
 /** Inverse of {@link joinKey}: split a backend key back into parts. */
 export function splitKey(prefix: string, raw: string): StorageKey {
-  return raw.slice(prefix.length).split(":");
+  return raw.slice(prefix.length).split(":").map(unescapePart);
 }
 
 /** Thrown by the server when a driver fails; maps to 503 temporarily_unavailable. */
