@@ -1,0 +1,35 @@
+/** Small crypto helpers shared by the server (internal). */
+import { base64url } from "jose";
+
+const te = new TextEncoder();
+
+/** 256-bit random string, base64url (43 chars). */
+export function randomToken(bytes = 32): string {
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** SHA-256 of a UTF-8 string, base64url. */
+export async function sha256(input: string): Promise<string> {
+  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", te.encode(input))));
+}
+
+/** Constant-time string comparison (length leak only). */
+export function timingSafeEqual(a: string, b: string): boolean {
+  const x = te.encode(a);
+  const y = te.encode(b);
+  let diff = x.length ^ y.length;
+  const n = Math.max(x.length, y.length);
+  for (let i = 0; i < n; i++) diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
+  return diff === 0;
+}
+
+/** RFC 7636 §4.1 code_verifier syntax. */
+export const PKCE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+/** An S256 code_challenge: base64url of 32 bytes. */
+export const PKCE_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
+
+/** RFC 7636 §4.6: BASE64URL(SHA256(ASCII(verifier))) compared in constant time. */
+export async function pkceMatches(verifier: string, challenge: string): Promise<boolean> {
+  if (!PKCE_VERIFIER.test(verifier)) return false;
+  return timingSafeEqual(await sha256(verifier), challenge);
+}

@@ -1,0 +1,119 @@
+/** Request parsing and response helpers (internal). */
+import { OAuthError } from "./errors.ts";
+
+/** Largest request body any endpoint reads. */
+export const MAX_BODY = 64 * 1024;
+
+/** CORS headers for endpoints browser-based clients call directly. */
+export const CORS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "authorization, content-type, mcp-protocol-version",
+  "access-control-allow-methods": "GET, POST, OPTIONS",
+  "access-control-expose-headers": "www-authenticate",
+  "access-control-max-age": "86400",
+};
+
+/** 405 with `Allow`. */
+export function methodNotAllowed(allow: string[]): Response {
+  return new OAuthError("invalid_request", `method not allowed; use ${allow.join(" or ")}`, {
+    status: 405,
+    headers: { allow: allow.join(", "), ...CORS },
+  }).toResponse();
+}
+
+async function readText(req: Request): Promise<string> {
+  const len = Number(req.headers.get("content-length") ?? "0");
+  if (len > MAX_BODY) {
+    throw new OAuthError("invalid_request", "request body too large", { status: 413 });
+  }
+  let text: string;
+  try {
+    const buf = await req.arrayBuffer();
+    if (buf.byteLength > MAX_BODY) {
+      throw new OAuthError("invalid_request", "request body too large", { status: 413 });
+    }
+    text = new TextDecoder("utf-8", { fatal: true }).decode(buf);
+  } catch (e) {
+    if (e instanceof OAuthError) throw e;
+    throw new OAuthError("invalid_request", "request body could not be read");
+  }
+  return text;
+}
+
+/** Media type of the request without parameters, lowercased. */
+function mediaType(req: Request): string {
+  return (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
+}
+
+/**
+ * Parse an `application/x-www-form-urlencoded` body into single values.
+ * RFC 6749 §3.1: a parameter sent more than once is an error.
+ */
+export async function readForm(req: Request): Promise<Map<string, string>> {
+  if (mediaType(req) !== "application/x-www-form-urlencoded") {
+    throw new OAuthError("invalid_request", "body must be application/x-www-form-urlencoded");
+  }
+  const text = await readText(req);
+  return singleParams(new URLSearchParams(text));
+}
+
+/** Reduce URLSearchParams to single values; a repeated parameter is invalid_request. Empty values count as absent. */
+export function singleParams(params: URLSearchParams): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of params) {
+    if (out.has(k)) throw new OAuthError("invalid_request", `parameter "${k}" repeated`);
+    if (v !== "") out.set(k, v);
+    else out.set(k, "");
+  }
+  for (const [k, v] of out) if (v === "") out.delete(k);
+  return out;
+}
+
+/** Parse a JSON object body. */
+export async function readJsonObject(
+  req: Request,
+  errorCode: "invalid_request" | "invalid_client_metadata",
+): Promise<Record<string, unknown>> {
+  if (mediaType(req) !== "application/json") {
+    throw new OAuthError(errorCode, "body must be application/json");
+  }
+  const text = await readText(req);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new OAuthError(errorCode, "body is not valid JSON");
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new OAuthError(errorCode, "body must be a JSON object");
+  }
+  return v as Record<string, unknown>;
+}
+
+/** Escape text for HTML. */
+export function html(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
+  );
+}
+
+/** Security headers for every HTML page we render. */
+export const HTML_HEADERS: Record<string, string> = {
+  "content-type": "text/html; charset=utf-8",
+  "cache-control": "no-store",
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+};
+
+/** A minimal HTML error page (never redirects). */
+export function errorPage(status: number, title: string, detail: string): Response {
+  const body =
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${html(title)}</title>` +
+    `<meta name="viewport" content="width=device-width"></head><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">` +
+    `<h1>${html(title)}</h1><p>${html(detail)}</p></body></html>`;
+  return new Response(body, { status, headers: HTML_HEADERS });
+}

@@ -1,0 +1,290 @@
+/**
+ * `/authorize` (RFC 6749 §4.1, OAuth 2.1, RFC 7636 PKCE S256 only, RFC 8707
+ * `resource`, RFC 9207 `iss`): validate, authenticate the user through the
+ * app's hook, show consent, then redirect with a code or an error.
+ *
+ * @module
+ */
+import { OAuthError } from "./errors.ts";
+import { errorPage, readForm, singleParams } from "./_http.ts";
+import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
+import { redirectUriMatches } from "./clients.ts";
+import type { ClientRecord } from "./clients.ts";
+import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
+import type { ConsentPageContext } from "./consent_page.ts";
+import { createGrant, issueCode } from "./grants.ts";
+import type { Ctx } from "./_context.ts";
+import type { AuthenticateResult } from "./config.ts";
+
+const CONSENT_TTL_MS = 10 * 60 * 1000;
+
+/** A validated authorization request waiting for the user's decision. */
+interface PendingConsent {
+  clientId: string;
+  redirectUri: string;
+  redirectUriSent: boolean;
+  state?: string;
+  codeChallenge: string;
+  scopes: string[];
+  resource: string;
+  subject: string;
+  csrfHash: string;
+}
+
+function redirectWith(
+  ctx: Ctx,
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+): Response {
+  const u = new URL(redirectUri);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
+  u.searchParams.set("iss", ctx.config.issuer);
+  return new Response(null, {
+    status: 302,
+    headers: { location: u.href, "cache-control": "no-store" },
+  });
+}
+
+function subjectOf(r: AuthenticateResult): string | Response | undefined {
+  if (r instanceof Response) return r;
+  if (typeof r === "string" && r) return r;
+  if (typeof r === "object" && r !== null && typeof r.subject === "string" && r.subject) {
+    return r.subject;
+  }
+  return undefined;
+}
+
+function allowedScopes(client: ClientRecord, resourceScopes: string[]): string[] {
+  const limit = client.scope?.split(" ").filter(Boolean);
+  return resourceScopes.filter((s) => !limit || limit.includes(s));
+}
+
+/** GET /authorize: validate the request and show the consent page (or the app's login response). */
+export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  const resources = url.searchParams.getAll("resource");
+  url.searchParams.delete("resource");
+  let p: Map<string, string>;
+  try {
+    p = singleParams(url.searchParams);
+  } catch (e) {
+    return errorPage(400, "Invalid authorization request", (e as Error).message);
+  }
+  const clientId = p.get("client_id");
+  if (!clientId) return errorPage(400, "Invalid authorization request", "client_id is missing.");
+  const client = await ctx.findClient(clientId);
+  if (!client) {
+    return errorPage(400, "Unknown client", "This application is not registered with this server.");
+  }
+  let redirectUri = p.get("redirect_uri");
+  const redirectUriSent = redirectUri !== undefined;
+  if (redirectUri === undefined) {
+    if (client.redirect_uris.length !== 1) {
+      return errorPage(
+        400,
+        "Invalid authorization request",
+        "redirect_uri is required for this client.",
+      );
+    }
+    redirectUri = client.redirect_uris[0];
+  } else if (!redirectUriMatches(client.redirect_uris, redirectUri)) {
+    return errorPage(
+      400,
+      "Invalid redirect URI",
+      "The redirect URI is not registered for this application.",
+    );
+  }
+  // From here on the redirect URI is trusted: errors go back to the client.
+  const state = p.get("state");
+  const fail = (error: string, description: string) =>
+    redirectWith(ctx, redirectUri!, { error, error_description: description, state });
+
+  const responseType = p.get("response_type");
+  if (!responseType) return fail("invalid_request", "response_type is required");
+  if (responseType !== "code") {
+    return fail("unsupported_response_type", 'only response_type "code" is supported');
+  }
+  if (!client.response_types.includes("code")) {
+    return fail("unauthorized_client", "client may not use response_type code");
+  }
+  const challenge = p.get("code_challenge");
+  const method = p.get("code_challenge_method");
+  if (!challenge) return fail("invalid_request", "PKCE code_challenge is required");
+  if (method !== "S256") return fail("invalid_request", "code_challenge_method must be S256");
+  if (!PKCE_CHALLENGE.test(challenge)) {
+    return fail("invalid_request", "code_challenge is not a valid S256 challenge");
+  }
+
+  let resource: string;
+  if (resources.length > 1) return fail("invalid_target", "request exactly one resource");
+  if (resources.length === 0) {
+    if (ctx.config.resources.length !== 1) return fail("invalid_target", "resource is required");
+    resource = ctx.config.resources[0].resource;
+  } else {
+    const r = ctx.resource(resources[0]);
+    if (!r) return fail("invalid_target", "resource is not served by this authorization server");
+    resource = r.resource;
+  }
+  const res = ctx.resource(resource)!;
+  const allowed = allowedScopes(client, res.scopes);
+  const requested = p.get("scope")?.split(" ").filter(Boolean);
+  let scopes: string[];
+  if (requested && requested.length) {
+    const bad = requested.find((s) => !allowed.includes(s));
+    if (bad) {
+      return fail(
+        "invalid_scope",
+        `scope "${bad}" is not available to this client for this resource`,
+      );
+    }
+    scopes = [...new Set(requested)];
+  } else {
+    const defaults = ctx.config.defaultScopes?.filter((s) => allowed.includes(s)) ?? allowed;
+    if (!defaults.length) return fail("invalid_scope", "no scope available to this client");
+    scopes = defaults;
+  }
+
+  let who: string | Response | undefined;
+  try {
+    who = subjectOf(await ctx.config.authenticate(req, { client, scopes, resource }));
+  } catch {
+    return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
+  }
+  if (who instanceof Response) return who;
+  if (!who) return fail("access_denied", "the user could not be signed in");
+
+  const consentId = randomToken();
+  const csrf = randomToken();
+  const pending: PendingConsent = {
+    clientId: client.client_id,
+    redirectUri,
+    redirectUriSent,
+    state,
+    codeChallenge: challenge,
+    scopes,
+    resource,
+    subject: who,
+    csrfHash: await sha256(csrf),
+  };
+  await ctx.store.put(["consent", consentId], pending, ctx.config.now() + CONSENT_TTL_MS);
+  const warnings: string[] = [];
+  if (
+    client.source === "cimd" &&
+    client.redirect_uris.every((u) => /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])[:/]/.test(u))
+  ) {
+    warnings.push(
+      "This application only redirects to this computer (localhost). Make sure you started it yourself.",
+    );
+  }
+  const page: ConsentPageContext = {
+    action: ctx.endpoints.authorization,
+    fields: { consent_id: consentId, csrf },
+    subject: who,
+    clientName: client.client_name ?? client.client_id,
+    clientId: client.client_id,
+    redirectHost: redirectHostOf(redirectUri),
+    scopes,
+    resource: { url: resource, name: res.name },
+    warnings,
+  };
+  return ctx.config.renderConsent ? await ctx.config.renderConsent(page) : renderConsentPage(page);
+}
+
+/** POST /authorize: the consent form's submission. */
+export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
+  let form: Map<string, string>;
+  try {
+    form = await readForm(req);
+  } catch (e) {
+    return errorPage(
+      400,
+      "Invalid consent submission",
+      e instanceof OAuthError ? e.message : "unreadable form",
+    );
+  }
+  const consentId = form.get("consent_id");
+  const csrf = form.get("csrf");
+  const decision = form.get("decision");
+  if (!consentId || !csrf || (decision !== "approve" && decision !== "deny")) {
+    return errorPage(400, "Invalid consent submission", "The form is incomplete.");
+  }
+  // Single use: take the pending request, leave a tombstone.
+  const pending = await ctx.store.swap<PendingConsent, { used: true }>(
+    ["consent", consentId],
+    { used: true },
+    ctx.config.now() + CONSENT_TTL_MS,
+  );
+  if (!pending || (pending as unknown as { used?: boolean }).used) {
+    return errorPage(
+      400,
+      "Request expired",
+      "This authorization request has expired or was already answered. Start again from the application.",
+    );
+  }
+  if (!timingSafeEqual(await sha256(csrf), pending.csrfHash)) {
+    return errorPage(
+      403,
+      "Invalid consent submission",
+      "The form's security token does not match.",
+    );
+  }
+  const client = await ctx.findClient(pending.clientId);
+  if (!client) return errorPage(400, "Unknown client", "This application is no longer registered.");
+  let who: string | Response | undefined;
+  try {
+    who = subjectOf(
+      await ctx.config.authenticate(req, {
+        client,
+        scopes: pending.scopes,
+        resource: pending.resource,
+      }),
+    );
+  } catch {
+    who = undefined;
+  }
+  if (who !== pending.subject) {
+    return errorPage(
+      403,
+      "Invalid consent submission",
+      "You are not signed in as the user this request was made for.",
+    );
+  }
+  const base = {
+    subject: pending.subject,
+    clientId: client.client_id,
+    scopes: pending.scopes,
+    resource: pending.resource,
+  };
+  if (decision === "deny") {
+    ctx.emit({ type: "authorization.denied", ...base });
+    return redirectWith(ctx, pending.redirectUri, {
+      error: "access_denied",
+      error_description: "the user denied the request",
+      state: pending.state,
+    });
+  }
+  const now = ctx.config.now();
+  const grant = await createGrant(
+    ctx.store,
+    {
+      subject: pending.subject,
+      clientId: client.client_id,
+      scopes: pending.scopes,
+      resources: [pending.resource],
+    },
+    now,
+    now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
+  );
+  const code = await issueCode(ctx.store, {
+    grantId: grant.id,
+    clientId: client.client_id,
+    redirectUri: pending.redirectUri,
+    redirectUriSent: pending.redirectUriSent,
+    codeChallenge: pending.codeChallenge,
+    scopes: pending.scopes,
+    resource: pending.resource,
+    subject: pending.subject,
+  }, now + ctx.config.codeTtl * 1000);
+  ctx.emit({ type: "authorization.granted", ...base, grantId: grant.id });
+  return redirectWith(ctx, pending.redirectUri, { code, state: pending.state });
+}

@@ -1,0 +1,283 @@
+/**
+ * Server configuration: the zod schema, defaults, and the normalised form the
+ * rest of the server reads.
+ *
+ * @module
+ */
+import { z } from "zod";
+import type { JWK } from "jose";
+import type { Storage } from "../storage/mod.ts";
+import type { AuditEvent } from "./events.ts";
+import type { ClientRecord } from "./clients.ts";
+import type { ConsentPageContext } from "./consent_page.ts";
+
+/** What the app's `authenticate` hook may return. */
+export type AuthenticateResult = string | { subject: string } | Response;
+
+/** Context handed to `authenticate`. */
+export interface AuthenticateContext {
+  /** The client asking for authorization. */
+  client: ClientRecord;
+  /** Scopes requested (after defaulting). */
+  scopes: string[];
+  /** The resource (RFC 8707) the token will be bound to. */
+  resource: string;
+}
+
+/** Registration policy: open, closed, or a function deciding per request. */
+export type RegistrationPolicy =
+  | "open"
+  | "closed"
+  | ((metadata: Record<string, unknown>, req: Request) => boolean | Promise<boolean>);
+
+/** A protected resource (an MCP server) this authorization server issues tokens for. */
+export interface ResourceConfig {
+  /** The resource identifier, an absolute URL without fragment (e.g. `https://host/mcp`). */
+  resource: string;
+  /** Scopes this resource understands. Defaults to the server-wide `scopes`. */
+  scopes?: string[];
+  /** Human-readable name shown on the consent page and in metadata. */
+  name?: string;
+}
+
+/** Revocation mode used by the same-process `auth.verify`. */
+export type RevocationMode = "strict" | "cached" | "stateless";
+
+/** Configuration for {@link createAuthServer}. */
+export interface AuthServerConfig {
+  /** The issuer identifier: https URL (http allowed on loopback for development), no query/fragment. */
+  issuer: string;
+  /** Protected resources; at least one. A bare string is `{ resource }`. */
+  resources: (string | ResourceConfig)[];
+  /** All scopes the server knows (`scopes_supported`). Default: the union of the resources' scopes, or `["mcp:read", "mcp:write", "mcp:admin"]`. */
+  scopes?: string[];
+  /** Scopes granted when a request names none. Default: the resource's first scope. */
+  defaultScopes?: string[];
+  /** Scope → scopes it includes (transitively), for `verify`. */
+  scopeHierarchy?: Record<string, string[]>;
+  /** Storage driver. Default: memory (single process only; a warning is printed). */
+  storage?: Storage;
+  /** Private JWKs (with `kid`); the first one signs, all are published. Public-only JWKs are published but never sign (rotation). Default: an ephemeral Ed25519 key (development only; a warning is printed). */
+  keys?: JWK[];
+  /** Resolve the end user: subject, or a Response (login page, redirect) to send instead. */
+  authenticate: (
+    req: Request,
+    ctx: AuthenticateContext,
+  ) => AuthenticateResult | Promise<AuthenticateResult>;
+  /** Dynamic client registration policy (RFC 7591). Default `"open"`. */
+  registration?: RegistrationPolicy;
+  /** Accept Client ID Metadata Documents (https URL client ids). Default true. */
+  clientIdMetadataDocuments?: boolean;
+  /** Access token lifetime in seconds. Default 900. */
+  accessTokenTtl?: number;
+  /** Refresh token lifetime in seconds (each rotation restarts it). Default 30 days. */
+  refreshTokenTtl?: number;
+  /** Authorization code lifetime in seconds. Default 60. */
+  codeTtl?: number;
+  /** Revocation mode for `auth.verify`. Default `"strict"`. */
+  revocation?: { mode: RevocationMode; ttlMs?: number };
+  /** Static credentials allowed to call `/introspect` (in addition to registered confidential clients). */
+  introspectionClients?: { clientId: string; clientSecret: string }[];
+  /** Audit hook; errors it throws are swallowed. */
+  onEvent?: (event: AuditEvent) => void | Promise<void>;
+  /** Replace the consent page. */
+  renderConsent?: (ctx: ConsentPageContext) => Response | Promise<Response>;
+  /** `fetch` used to retrieve Client ID Metadata Documents (tests inject one). */
+  fetch?: typeof fetch;
+  /** Clock in epoch ms (tests). */
+  now?: () => number;
+  /** Silence the development warnings (ephemeral key, memory storage). */
+  quiet?: boolean;
+}
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** True for a loopback host name (RFC 8252 §8.3). */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK.has(hostname.toLowerCase());
+}
+
+const httpsOrLoopback = (what: string) =>
+  z.string().refine((s) => {
+    try {
+      const u = new URL(s);
+      return !u.hash && !s.includes("#") &&
+        (u.protocol === "https:" || (u.protocol === "http:" && isLoopbackHost(u.hostname)));
+    } catch {
+      return false;
+    }
+  }, `${what} must be an absolute https URL (http only on loopback) without a fragment`);
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "not a valid scope token");
+
+const resourceSchema = z.union([
+  httpsOrLoopback("resource"),
+  z.object({
+    resource: httpsOrLoopback("resource"),
+    scopes: z.array(scopeToken).optional(),
+    name: z.string().optional(),
+  }).strict(),
+]);
+
+const schema = z.object({
+  issuer: httpsOrLoopback("issuer").refine(
+    (s) => !new URL(s).search,
+    "issuer must not have a query",
+  ),
+  resources: z.array(resourceSchema).min(1, "at least one resource is required"),
+  scopes: z.array(scopeToken).optional(),
+  defaultScopes: z.array(scopeToken).optional(),
+  scopeHierarchy: z.record(z.string(), z.array(z.string())).optional(),
+  storage: z.custom<Storage>(
+    (s) =>
+      typeof s === "object" && s !== null &&
+      ["get", "set", "delete", "swap", "list"].every((m) =>
+        typeof (s as Record<string, unknown>)[m] === "function"
+      ),
+    "storage must implement get/set/delete/swap/list",
+  ).optional(),
+  keys: z.array(
+    z.custom<JWK>(
+      (k) =>
+        typeof k === "object" && k !== null && typeof (k as JWK).kid === "string" &&
+        ((k as JWK).kty === "OKP" && (k as JWK).crv === "Ed25519" ||
+          (k as JWK).kty === "EC" && (k as JWK).crv === "P-256"),
+      "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid",
+    ),
+  ).optional().refine(
+    (keys) => keys === undefined || (keys.length > 0 && typeof keys[0].d === "string"),
+    "the first key must be a private key (it signs)",
+  ),
+  authenticate: z.custom<AuthServerConfig["authenticate"]>(
+    (f) => typeof f === "function",
+    "authenticate must be a function",
+  ),
+  registration: z.union([
+    z.literal("open"),
+    z.literal("closed"),
+    z.custom<RegistrationPolicy>((f) => typeof f === "function"),
+  ]).optional(),
+  clientIdMetadataDocuments: z.boolean().optional(),
+  accessTokenTtl: z.number().int().min(1).max(86400).optional(),
+  refreshTokenTtl: z.number().int().min(60).optional(),
+  codeTtl: z.number().int().min(1).max(600).optional(),
+  revocation: z.object({
+    mode: z.enum(["strict", "cached", "stateless"]),
+    ttlMs: z.number().int().min(0).optional(),
+  }).strict().optional(),
+  introspectionClients: z.array(
+    z.object({ clientId: z.string().min(1), clientSecret: z.string().min(16) }),
+  )
+    .optional(),
+  onEvent: z.custom<AuthServerConfig["onEvent"]>((f) => typeof f === "function").optional(),
+  renderConsent: z.custom<AuthServerConfig["renderConsent"]>((f) => typeof f === "function")
+    .optional(),
+  fetch: z.custom<typeof fetch>((f) => typeof f === "function").optional(),
+  now: z.custom<() => number>((f) => typeof f === "function").optional(),
+  quiet: z.boolean().optional(),
+}).strict();
+
+/** Thrown by `createAuthServer` for a bad config; the message names the field. */
+export class ConfigError extends Error {
+  /** Create a config error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** A resource after normalisation. */
+export interface Resource {
+  /** Canonical resource URL. */
+  resource: string;
+  /** Scopes understood. */
+  scopes: string[];
+  /** Display name. */
+  name?: string;
+}
+
+/** Config after validation and defaults. */
+export interface ResolvedConfig extends Omit<AuthServerConfig, "resources" | "scopes"> {
+  /** The issuer, exactly as configured. */
+  issuer: string;
+  /** Issuer URL parsed. */
+  issuerUrl: URL;
+  /** Issuer path without trailing slash ("" at root). */
+  basePath: string;
+  /** Normalised resources. */
+  resources: Resource[];
+  /** scopes_supported. */
+  scopes: string[];
+  /** Lifetimes in seconds. */
+  accessTokenTtl: number;
+  refreshTokenTtl: number;
+  codeTtl: number;
+  now: () => number;
+}
+
+/** Canonical form of a resource URI: lowercase scheme and host, no trailing slash (except root), no fragment. */
+export function canonicalResource(s: string): string {
+  const u = new URL(s);
+  u.hash = "";
+  let out = u.href;
+  if (out.endsWith("/") && u.pathname === "/" && !u.search) out = out.slice(0, -1);
+  else if (out.endsWith("/") && !u.search) out = out.slice(0, -1);
+  return out;
+}
+
+/** Validate and normalise; throws {@link ConfigError} naming the bad field. */
+export function resolveConfig(input: AuthServerConfig): ResolvedConfig {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue.path.length ? issue.path.join(".") : "(config)";
+    throw new ConfigError(`Invalid Gatehouse config at "${path}": ${issue.message}`);
+  }
+  const c = parsed.data as AuthServerConfig;
+  const fallbackScopes = c.scopes ?? ["mcp:read", "mcp:write", "mcp:admin"];
+  const resources: Resource[] = c.resources.map((r) => {
+    const obj = typeof r === "string" ? { resource: r } : r;
+    return {
+      resource: canonicalResource(obj.resource),
+      scopes: obj.scopes ?? fallbackScopes,
+      name: obj.name,
+    };
+  });
+  const seen = new Set<string>();
+  for (const r of resources) {
+    if (seen.has(r.resource)) {
+      throw new ConfigError(
+        `Invalid Gatehouse config at "resources": duplicate resource ${r.resource}`,
+      );
+    }
+    seen.add(r.resource);
+  }
+  const scopes = c.scopes ?? [...new Set(resources.flatMap((r) => r.scopes))];
+  for (const r of resources) {
+    const unknown = r.scopes.find((s) => !scopes.includes(s));
+    if (unknown) {
+      throw new ConfigError(
+        `Invalid Gatehouse config at "resources": scope "${unknown}" of ${r.resource} is not in "scopes"`,
+      );
+    }
+  }
+  const unknownDefault = c.defaultScopes?.find((s) => !scopes.includes(s));
+  if (unknownDefault) {
+    throw new ConfigError(
+      `Invalid Gatehouse config at "defaultScopes": "${unknownDefault}" is not in "scopes"`,
+    );
+  }
+  const issuerUrl = new URL(c.issuer);
+  return {
+    ...c,
+    issuer: c.issuer,
+    issuerUrl,
+    basePath: issuerUrl.pathname.replace(/\/+$/, ""),
+    resources,
+    scopes,
+    accessTokenTtl: c.accessTokenTtl ?? 900,
+    refreshTokenTtl: c.refreshTokenTtl ?? 30 * 86400,
+    codeTtl: c.codeTtl ?? 60,
+    now: c.now ?? Date.now,
+  };
+}

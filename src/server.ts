@@ -1,0 +1,380 @@
+/**
+ * `createAuthServer`: wires config, storage, keys and endpoints into one
+ * `handle(req)` plus same-process `verify` and an admin API.
+ *
+ * @module
+ */
+import { canonicalResource, ConfigError, resolveConfig } from "./config.ts";
+import type { AuthServerConfig, ResolvedConfig, Resource } from "./config.ts";
+import { jsonResponse, OAuthError } from "./errors.ts";
+import { CORS, errorPage, methodNotAllowed, readJsonObject } from "./_http.ts";
+import { Store } from "./_store.ts";
+import { StorageError } from "../storage/mod.ts";
+import { memoryStorage } from "../storage/memory.ts";
+import { loadKeys } from "./keys.ts";
+import type { KeySet } from "./keys.ts";
+import { emit } from "./events.ts";
+import { findClient, publicClient, registerClient } from "./clients.ts";
+import type { ClientRecord } from "./clients.ts";
+import { authorizeGet, authorizePost } from "./authorize.ts";
+import { tokenEndpoint } from "./token.ts";
+import { introspectEndpoint, revokeEndpoint } from "./introspect.ts";
+import { authorizationServerMetadata, prmPath, protectedResourceMetadata } from "./metadata.ts";
+import { revokeGrant } from "./grants.ts";
+import type { GrantRecord } from "./grants.ts";
+import { createVerifier } from "./verifier.ts";
+import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
+import type { Ctx } from "./_context.ts";
+
+/** Filter for the admin grant listing and bulk revocation. */
+export interface GrantFilter {
+  /** Only this client's grants. */
+  clientId?: string;
+  /** Only this user's grants. */
+  subject?: string;
+  /** Include revoked grants in listings (default false). */
+  includeRevoked?: boolean;
+}
+
+/** Operator API: list and revoke clients and grants. */
+export interface AdminApi {
+  /** All registered clients (public metadata only, never secrets). */
+  listClients(): Promise<Record<string, unknown>[]>;
+  /** One registered client, or undefined. */
+  getClient(clientId: string): Promise<Record<string, unknown> | undefined>;
+  /** Delete a registered client and revoke all its grants. Returns false if unknown. */
+  revokeClient(clientId: string): Promise<boolean>;
+  /** Grants, optionally filtered by client and/or user. */
+  listGrants(filter?: GrantFilter): Promise<GrantRecord[]>;
+  /** Revoke one grant (its refresh tokens die; access tokens fail strict verification). */
+  revokeGrant(grantId: string): Promise<boolean>;
+  /** Revoke every active grant matching the filter; returns how many. */
+  revokeGrants(filter: GrantFilter): Promise<number>;
+}
+
+/** Options for same-process {@link AuthServer.verify}. */
+export interface ServerVerifyOptions extends VerifyOptions {
+  /** Which configured resource the request is for (required when several are configured). */
+  resource?: string;
+}
+
+/** What {@link createAuthServer} returns. */
+export interface AuthServer {
+  /** Serve every authorization-server endpoint; unknown paths get a 404 JSON. */
+  handle(req: Request): Promise<Response>;
+  /** True when `req`'s path is one of this server's endpoints or well-known documents. */
+  owns(req: Request): boolean;
+  /** Verify a bearer token for a configured resource, with the configured revocation mode. */
+  verify(req: Request | string, options?: ServerVerifyOptions): Promise<VerifyResult>;
+  /** The verifier for one resource (for `protectMcp` and friends). */
+  verifierFor(resource?: string): Promise<Verifier>;
+  /** Operator API. */
+  admin: AdminApi;
+  /** RFC 8414 metadata document. */
+  metadata(): Promise<Record<string, unknown>>;
+  /** The resolved issuer. */
+  readonly issuer: string;
+}
+
+type Handler = (ctx: Ctx, req: Request) => Promise<Response>;
+interface Route {
+  methods: Record<string, Handler>;
+  /** JSON API (CORS + JSON errors) rather than an HTML page. */
+  api: boolean;
+}
+
+const json = (body: unknown) =>
+  jsonResponse(body, { headers: { ...CORS, "cache-control": "public, max-age=300" } });
+
+/**
+ * Create the authorization server. Validates `config` (throws a
+ * {@link ConfigError} naming the bad field); key import happens on first use.
+ *
+ * @example
+ * ```ts
+ * const auth = createAuthServer({
+ *   issuer: "http://localhost:8787",
+ *   resources: ["http://localhost:8787/mcp"],
+ *   authenticate: (req) => "alice",
+ * });
+ * Deno.serve({ port: 8787 }, auth.handle);
+ * ```
+ */
+export function createAuthServer(config: AuthServerConfig): AuthServer {
+  const cfg: ResolvedConfig = resolveConfig(config);
+  const warn = (m: string) => {
+    if (!cfg.quiet) console.warn(m);
+  };
+  if (!cfg.storage) {
+    warn(
+      "[gatehouse] WARNING: no storage configured; using memory storage (single process, lost on restart).",
+    );
+  }
+  const store = new Store(cfg.storage ?? memoryStorage(), cfg.now);
+  const base = cfg.issuerUrl.origin + cfg.basePath;
+  const endpoints = {
+    authorization: base + "/authorize",
+    token: base + "/token",
+    registration: base + "/register",
+    revocation: base + "/revoke",
+    introspection: base + "/introspect",
+    jwks: base + "/jwks",
+  };
+  const byResource = new Map(cfg.resources.map((r) => [r.resource, r]));
+  const resourceOf = (id: string): Resource | undefined => {
+    try {
+      return byResource.get(canonicalResource(id));
+    } catch {
+      return undefined;
+    }
+  };
+  let keysPromise: Promise<KeySet> | undefined;
+  const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
+  let ctxPromise: Promise<Ctx> | undefined;
+  const context = () =>
+    ctxPromise ??= keys().then((k): Ctx => ({
+      config: cfg,
+      store,
+      keys: k,
+      endpoints,
+      emit: (e) => emit(cfg.onEvent, { ...e, at: cfg.now() }),
+      findClient: (id) =>
+        findClient(store, id, {
+          cimd: cfg.clientIdMetadataDocuments !== false,
+          fetch: cfg.fetch ?? fetch,
+          scopes: cfg.scopes,
+          now: cfg.now(),
+        }),
+      resource: resourceOf,
+    }));
+  // Never let a failed key import poison the server forever.
+  const ctxOrReset = async () => {
+    try {
+      return await context();
+    } catch (e) {
+      ctxPromise = undefined;
+      keysPromise = undefined;
+      throw e;
+    }
+  };
+
+  const routes = new Map<string, Route>();
+  const asMetadata: Handler = (ctx) => Promise.resolve(json(authorizationServerMetadata(ctx)));
+  for (
+    const p of [
+      "/.well-known/oauth-authorization-server" + cfg.basePath,
+      "/.well-known/openid-configuration" + cfg.basePath,
+      cfg.basePath + "/.well-known/openid-configuration",
+      cfg.basePath + "/.well-known/oauth-authorization-server",
+    ]
+  ) routes.set(p, { api: true, methods: { GET: asMetadata } });
+  for (const r of cfg.resources) {
+    const h: Handler = (ctx) => Promise.resolve(json(protectedResourceMetadata(ctx, r)));
+    routes.set(prmPath(r.resource), { api: true, methods: { GET: h } });
+  }
+  if (!routes.has("/.well-known/oauth-protected-resource")) {
+    // Root PRM: the resource at the origin root, else the first configured one.
+    const r = cfg.resources[0];
+    routes.set("/.well-known/oauth-protected-resource", {
+      api: true,
+      methods: { GET: (ctx) => Promise.resolve(json(protectedResourceMetadata(ctx, r))) },
+    });
+  }
+  routes.set(cfg.basePath + "/jwks", {
+    api: true,
+    methods: { GET: (ctx) => Promise.resolve(json(ctx.keys.jwks)) },
+  });
+  routes.set(cfg.basePath + "/authorize", {
+    api: false,
+    methods: { GET: authorizeGet, POST: authorizePost },
+  });
+  routes.set(cfg.basePath + "/token", { api: true, methods: { POST: tokenEndpoint } });
+  routes.set(cfg.basePath + "/revoke", { api: true, methods: { POST: revokeEndpoint } });
+  routes.set(cfg.basePath + "/introspect", { api: true, methods: { POST: introspectEndpoint } });
+  routes.set(cfg.basePath + "/register", { api: true, methods: { POST: register } });
+
+  async function register(ctx: Ctx, req: Request): Promise<Response> {
+    const policy = cfg.registration ?? "open";
+    if (policy === "closed") {
+      throw new OAuthError("access_denied", "dynamic client registration is disabled", {
+        status: 403,
+      });
+    }
+    const body = await readJsonObject(req, "invalid_client_metadata");
+    if (typeof policy === "function") {
+      let allowed = false;
+      try {
+        allowed = await policy(body, req);
+      } catch {
+        allowed = false;
+      }
+      if (!allowed) {
+        throw new OAuthError("access_denied", "registration refused by policy", { status: 403 });
+      }
+    }
+    const { record, secret } = await registerClient(store, body, cfg.scopes, cfg.now());
+    ctx.emit({
+      type: "client.registered",
+      clientId: record.client_id,
+      scopes: record.scope?.split(" "),
+    });
+    return jsonResponse(publicClient(record, secret), { status: 201, headers: CORS });
+  }
+
+  const pathOf = (req: Request): string | undefined => {
+    try {
+      const p = new URL(req.url).pathname;
+      return p.length > 1 ? p.replace(/\/$/, "") : p;
+    } catch {
+      return undefined;
+    }
+  };
+
+  async function handle(req: Request): Promise<Response> {
+    const path = pathOf(req);
+    const route = path === undefined ? undefined : routes.get(path);
+    if (!route) {
+      return jsonResponse({ error: "not_found", error_description: "no such endpoint" }, {
+        status: 404,
+      });
+    }
+    if (req.method === "OPTIONS" && route.api) {
+      return new Response(null, { status: 204, headers: CORS });
+    }
+    const h = route.methods[req.method] ?? (req.method === "HEAD" ? route.methods.GET : undefined);
+    if (!h) return methodNotAllowed(Object.keys(route.methods));
+    try {
+      const res = await h(await ctxOrReset(), req);
+      return req.method === "HEAD" ? new Response(null, res) : res;
+    } catch (e) {
+      if (e instanceof OAuthError) return e.toResponse(route.api ? CORS : {});
+      if (e instanceof StorageError) {
+        console.error(`[gatehouse] ${e.message}`);
+        return route.api
+          ? new OAuthError("temporarily_unavailable", "storage is unavailable; try again", {
+            status: 503,
+            headers: { "retry-after": "1" },
+          }).toResponse(CORS)
+          : errorPage(503, "Temporarily unavailable", "Please try again in a moment.");
+      }
+      console.error(`[gatehouse] internal error on ${path}: ${(e as Error)?.name ?? "Error"}`);
+      return route.api
+        ? new OAuthError("server_error", "internal error", { status: 500 }).toResponse(CORS)
+        : errorPage(500, "Something went wrong", "Please try again.");
+    }
+  }
+
+  const verifiers = new Map<string, Promise<Verifier>>();
+  function verifierFor(resource?: string): Promise<Verifier> {
+    let r: Resource | undefined;
+    if (resource === undefined) {
+      if (cfg.resources.length !== 1) {
+        return Promise.reject(
+          new ConfigError("verify: pass options.resource when several resources are configured"),
+        );
+      }
+      r = cfg.resources[0];
+    } else r = resourceOf(resource);
+    if (!r) {
+      return Promise.reject(new ConfigError(`verify: ${resource} is not a configured resource`));
+    }
+    const res = r;
+    let v = verifiers.get(res.resource);
+    if (!v) {
+      const mode = cfg.revocation?.mode ?? "strict";
+      v = keys().then((k) =>
+        createVerifier({
+          issuer: cfg.issuer,
+          audience: res.resource,
+          jwks: k.jwks as never,
+          scopesSupported: res.scopes,
+          scopeHierarchy: cfg.scopeHierarchy,
+          resourceMetadataUrl: cfg.issuerUrl.origin === new URL(res.resource).origin
+            ? new URL(res.resource).origin + prmPath(res.resource)
+            : undefined,
+          now: cfg.now,
+          revocation: {
+            mode,
+            ttlMs: cfg.revocation?.ttlMs,
+            isRevoked: async (claims) => {
+              if (!claims.grantId) return true;
+              const g = await store.get<GrantRecord>(["grant", claims.grantId]);
+              return !g || g.revokedAt !== undefined;
+            },
+          },
+        })
+      );
+      verifiers.set(res.resource, v);
+    }
+    return v;
+  }
+
+  async function grants(filter: GrantFilter = {}): Promise<GrantRecord[]> {
+    const all = await store.list<GrantRecord>(["grant"]);
+    return all.map((e) => e.data).filter((g) =>
+      (filter.clientId === undefined || g.clientId === filter.clientId) &&
+      (filter.subject === undefined || g.subject === filter.subject) &&
+      (filter.includeRevoked || !g.revokedAt)
+    );
+  }
+  async function adminRevoke(grantId: string, reason: string): Promise<boolean> {
+    const now = cfg.now();
+    const g = await revokeGrant(store, grantId, reason, now, now + cfg.refreshTokenTtl * 1000);
+    if (g) {
+      emit(cfg.onEvent, {
+        type: "grant.revoked",
+        at: now,
+        subject: g.subject,
+        clientId: g.clientId,
+        scopes: g.scopes,
+        grantId,
+        reason,
+      });
+    }
+    return g !== undefined;
+  }
+  const admin: AdminApi = {
+    async listClients() {
+      return (await store.list<ClientRecord>(["client"])).map((e) => publicClient(e.data));
+    },
+    async getClient(id) {
+      const c = await store.get<ClientRecord>(["client", id]);
+      return c && publicClient(c);
+    },
+    async revokeClient(id) {
+      const c = await store.get<ClientRecord>(["client", id]);
+      for (const g of await grants({ clientId: id })) {
+        await adminRevoke(g.id, "client revoked by admin");
+      }
+      if (!c) return false;
+      await store.delete(["client", id]);
+      emit(cfg.onEvent, { type: "client.revoked", at: cfg.now(), clientId: id });
+      return true;
+    },
+    listGrants: grants,
+    revokeGrant: (id) => adminRevoke(id, "revoked by admin"),
+    async revokeGrants(filter) {
+      let n = 0;
+      for (const g of await grants({ ...filter, includeRevoked: false })) {
+        if (await adminRevoke(g.id, "revoked by admin")) n++;
+      }
+      return n;
+    },
+  };
+
+  return {
+    handle,
+    owns: (req) => {
+      const p = pathOf(req);
+      return p !== undefined && routes.has(p);
+    },
+    async verify(req, options = {}) {
+      const v = await verifierFor(options.resource);
+      return v.verify(req, options);
+    },
+    verifierFor,
+    admin,
+    metadata: async () => authorizationServerMetadata(await ctxOrReset()),
+    issuer: cfg.issuer,
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * `/token` (RFC 6749 §3.2, §4.1.3, §6; OAuth 2.1 §4.3 refresh rotation;
+ * RFC 7636 §4.6; RFC 8707 §2.2): authorization_code and refresh_token grants.
+ *
+ * @module
+ */
+import { jsonResponse, OAuthError } from "./errors.ts";
+import { CORS, readForm } from "./_http.ts";
+import { pkceMatches, sha256 } from "./_crypto.ts";
+import { authenticateClient } from "./clients.ts";
+import type { ClientRecord } from "./clients.ts";
+import { issueAccessToken, issueRefresh, isTombstone, revokeGrant } from "./grants.ts";
+import type { CodeRecord, GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
+import type { Ctx } from "./_context.ts";
+
+/** POST /token. */
+export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
+  const form = await readForm(req);
+  const grantType = form.get("grant_type");
+  if (!grantType) throw new OAuthError("invalid_request", "grant_type is required");
+  if (grantType !== "authorization_code" && grantType !== "refresh_token") {
+    throw new OAuthError(
+      "unsupported_grant_type",
+      `grant_type "${grantType.slice(0, 64)}" is not supported`,
+    );
+  }
+  const client = await authenticateClient(req, form, (id) => ctx.findClient(id));
+  if (!client.grant_types.includes(grantType)) {
+    throw new OAuthError("unauthorized_client", `client is not registered for ${grantType}`);
+  }
+  const body = grantType === "authorization_code"
+    ? await redeemCode(ctx, client, form)
+    : await rotateRefresh(ctx, client, form);
+  return jsonResponse(body, { headers: { pragma: "no-cache", ...CORS } });
+}
+
+/** How long a used code's tombstone is kept to detect replays. */
+const REPLAY_WINDOW_MS = 10 * 60 * 1000;
+
+async function tokenResponse(
+  ctx: Ctx,
+  grant: GrantRecord,
+  client: ClientRecord,
+  scopes: string[],
+  resource: string,
+  refresh: boolean,
+): Promise<Record<string, unknown>> {
+  const now = ctx.config.now();
+  const { token } = await issueAccessToken(
+    ctx.keys,
+    {
+      issuer: ctx.config.issuer,
+      subject: grant.subject,
+      resource,
+      clientId: client.client_id,
+      scopes,
+      grantId: grant.id,
+    },
+    now,
+    ctx.config.accessTokenTtl,
+  );
+  const out: Record<string, unknown> = {
+    access_token: token,
+    token_type: "Bearer",
+    expires_in: ctx.config.accessTokenTtl,
+    scope: scopes.join(" "),
+  };
+  if (refresh) {
+    out.refresh_token = await issueRefresh(ctx.store, {
+      grantId: grant.id,
+      clientId: client.client_id,
+      scopes: grant.scopes,
+      exp: now + ctx.config.refreshTokenTtl * 1000,
+    });
+  }
+  return out;
+}
+
+async function activeGrant(ctx: Ctx, grantId: string): Promise<GrantRecord> {
+  const grant = await ctx.store.get<GrantRecord>(["grant", grantId]);
+  if (!grant || grant.revokedAt) {
+    throw new OAuthError("invalid_grant", "the grant has been revoked");
+  }
+  return grant;
+}
+
+async function revokeFor(ctx: Ctx, grantId: string, reason: string): Promise<void> {
+  const now = ctx.config.now();
+  const g = await revokeGrant(
+    ctx.store,
+    grantId,
+    reason,
+    now,
+    now + ctx.config.refreshTokenTtl * 1000,
+  );
+  if (g) {
+    ctx.emit({
+      type: "grant.revoked",
+      subject: g.subject,
+      clientId: g.clientId,
+      scopes: g.scopes,
+      grantId: g.id,
+      reason,
+    });
+  }
+}
+
+async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, string>) {
+  const code = form.get("code");
+  const verifier = form.get("code_verifier");
+  if (!code) throw new OAuthError("invalid_request", "code is required");
+  if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
+  const now = ctx.config.now();
+  const key = ["code", await sha256(code)];
+  const rec = await ctx.store.get<CodeRecord | Tombstone>(key);
+  if (!rec) throw new OAuthError("invalid_grant", "authorization code is invalid or expired");
+  let grant: GrantRecord | undefined;
+  if (!isTombstone(rec)) {
+    grant = await activeGrant(ctx, rec.grantId);
+    // Checks that do not consume the code: a wrong guess must not burn the legitimate client's code.
+    if (rec.clientId !== client.client_id) {
+      throw new OAuthError("invalid_grant", "authorization code was issued to another client");
+    }
+    const redirectUri = form.get("redirect_uri");
+    if (redirectUri !== undefined ? redirectUri !== rec.redirectUri : rec.redirectUriSent) {
+      throw new OAuthError(
+        "invalid_grant",
+        "redirect_uri does not match the authorization request",
+      );
+    }
+    if (!(await pkceMatches(verifier, rec.codeChallenge))) {
+      throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
+    }
+    const resource = form.get("resource");
+    if (resource !== undefined && ctx.resource(resource)?.resource !== rec.resource) {
+      throw new OAuthError("invalid_target", "resource does not match the authorization request");
+    }
+  }
+  // Atomic single use: swap in a tombstone; exactly one caller sees the live record.
+  const prev = isTombstone(rec)
+    ? rec
+    : await ctx.store.swap<CodeRecord | Tombstone, Tombstone>(key, {
+      used: true,
+      grantId: rec.grantId,
+    }, now + REPLAY_WINDOW_MS);
+  if (!prev || isTombstone(prev) || !grant) {
+    await revokeFor(ctx, rec.grantId, "authorization code replayed");
+    ctx.emit({ type: "code.replay_detected", clientId: client.client_id, grantId: rec.grantId });
+    throw new OAuthError("invalid_grant", "authorization code was already used");
+  }
+  const out = await tokenResponse(
+    ctx,
+    grant,
+    client,
+    prev.scopes,
+    prev.resource,
+    client.grant_types.includes("refresh_token"),
+  );
+  ctx.emit({
+    type: "token.issued",
+    subject: grant.subject,
+    clientId: client.client_id,
+    scopes: prev.scopes,
+    resource: prev.resource,
+    grantId: grant.id,
+  });
+  return out;
+}
+
+async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, string>) {
+  const token = form.get("refresh_token");
+  if (!token) throw new OAuthError("invalid_request", "refresh_token is required");
+  const now = ctx.config.now();
+  const key = ["refresh", await sha256(token)];
+  const current = await ctx.store.get<RefreshRecord | Tombstone>(key);
+  if (!current) throw new OAuthError("invalid_grant", "refresh token is invalid or expired");
+  if (!isTombstone(current) && current.clientId !== client.client_id) {
+    throw new OAuthError("invalid_grant", "refresh token was issued to another client");
+  }
+  const grantId = current.grantId;
+  const grant = isTombstone(current) ? undefined : await activeGrant(ctx, grantId);
+  const tombstoneExp = isTombstone(current) ? now + ctx.config.refreshTokenTtl * 1000 : current.exp;
+  const prev = isTombstone(current)
+    ? current
+    : await ctx.store.swap<RefreshRecord | Tombstone, Tombstone>(
+      key,
+      { used: true, grantId },
+      tombstoneExp,
+    );
+  if (!prev || isTombstone(prev) || !grant) {
+    // An already rotated refresh token: someone holds a stolen copy. Revoke the whole grant.
+    await revokeFor(ctx, grantId, "refresh token reused");
+    ctx.emit({ type: "refresh.reuse_detected", clientId: client.client_id, grantId });
+    throw new OAuthError("invalid_grant", "refresh token was already used");
+  }
+  const requested = form.get("scope")?.split(" ").filter(Boolean);
+  let scopes = grant.scopes;
+  if (requested && requested.length) {
+    const wider = requested.find((s) => !grant.scopes.includes(s));
+    if (wider) throw new OAuthError("invalid_scope", `scope "${wider}" was not granted`);
+    scopes = [...new Set(requested)];
+  }
+  const resourceArg = form.get("resource");
+  let resource = grant.resources[0];
+  if (resourceArg !== undefined) {
+    const r = ctx.resource(resourceArg);
+    if (!r || !grant.resources.includes(r.resource)) {
+      throw new OAuthError("invalid_target", "resource was not part of this grant");
+    }
+    resource = r.resource;
+  }
+  // Keep the grant alive as long as its newest refresh token.
+  await ctx.store.put(
+    ["grant", grant.id],
+    grant,
+    now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
+  );
+  const out = await tokenResponse(ctx, grant, client, scopes, resource, true);
+  ctx.emit({
+    type: "token.refreshed",
+    subject: grant.subject,
+    clientId: client.client_id,
+    scopes,
+    resource,
+    grantId: grant.id,
+  });
+  return out;
+}
