@@ -54,9 +54,14 @@ function subjectOf(r: AuthenticateResult): string | Response | undefined {
   return undefined;
 }
 
-function allowedScopes(client: ClientRecord, resourceScopes: string[]): string[] {
-  const limit = client.scope?.split(" ").filter(Boolean);
-  return resourceScopes.filter((s) => !limit || limit.includes(s));
+/**
+ * Scopes a client may request for a resource. A client's registered `scope`
+ * (RFC 7591 §2) is deliberately not a ceiling: MCP clients register with the
+ * scope of their first challenge and later step up (insufficient_scope)
+ * without registering again; the user's consent is the gate.
+ */
+function allowedScopes(_client: ClientRecord, resourceScopes: string[]): string[] {
+  return resourceScopes;
 }
 
 /** GET /authorize: validate the request and show the consent page (or the app's login response). */
