@@ -1,0 +1,66 @@
+/**
+ * The demo: the Gatehouse authorization server and a protected MCP server on
+ * one origin. `main.ts` serves it on http://localhost:8787 with state in a
+ * Deno KV file; the end-to-end tests serve it on a random port.
+ */
+import { createAuthServer } from "../../mod.ts";
+import type { AuditEvent, AuthServer, Storage } from "../../mod.ts";
+import { protectMcp } from "../../mcp.ts";
+import type { JWK } from "jose";
+import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./tools.ts";
+import { demoAuthenticate, demoSignIn } from "./demo_login.ts";
+
+/** Options for {@link createDemoApp}. */
+export interface DemoOptions {
+  /** Public origin, e.g. `http://localhost:8787`. */
+  origin: string;
+  /** Where state lives. */
+  storage: Storage;
+  /** Signing keys (omit for an ephemeral key). */
+  keys?: JWK[];
+  /** Audit events go here (default: one log line each). */
+  onEvent?: (e: AuditEvent) => void;
+  /** Sign-in hook (default: the one-click demo sign-in). */
+  authenticate?: Parameters<typeof createAuthServer>[0]["authenticate"];
+}
+
+/** The demo app: `handler` serves everything; `auth` is the authorization server. */
+export function createDemoApp(
+  opts: DemoOptions,
+): { handler: (req: Request) => Promise<Response>; auth: AuthServer; mcpUrl: string } {
+  const mcpUrl = opts.origin + "/mcp";
+  const auth = createAuthServer({
+    issuer: opts.origin,
+    resources: [{ resource: mcpUrl, name: "Gatehouse example MCP server" }],
+    scopes: ["mcp:read", "mcp:write", "mcp:admin"],
+    defaultScopes: ["mcp:read"],
+    scopeHierarchy: SCOPE_HIERARCHY,
+    storage: opts.storage,
+    keys: opts.keys,
+    authenticate: opts.authenticate ?? demoAuthenticate,
+    onEvent: opts.onEvent ??
+      ((e) => console.log(`[audit] ${e.type} sub=${e.subject ?? "-"} client=${e.clientId ?? "-"} scopes=${e.scopes?.join(",") ?? "-"}`)),
+    revocation: { mode: "strict" },
+  });
+  const mcp = protectMcp(() => createMcpServer(), {
+    verify: (req, o) => auth.verify(req, o),
+    scopes: ["mcp:read"],
+    toolScopes: TOOL_SCOPES,
+    scopeHierarchy: SCOPE_HIERARCHY,
+  });
+  const handler = async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    if (auth.owns(req)) return auth.handle(req);
+    if (path === "/mcp") return mcp(req);
+    const signIn = await demoSignIn(req);
+    if (signIn) return signIn;
+    if (path === "/") {
+      return new Response(
+        `Gatehouse demo\n\nMCP endpoint:   ${mcpUrl}\nAS metadata:    ${opts.origin}/.well-known/oauth-authorization-server\n`,
+        { headers: { "content-type": "text/plain; charset=utf-8" } },
+      );
+    }
+    return new Response("not found", { status: 404 });
+  };
+  return { handler, auth, mcpUrl };
+}

@@ -1,0 +1,29 @@
+/**
+ * `npm start`: the demo on http://localhost:8787 (PORT to change), state in a
+ * Deno KV file under .tmp/. The signing key is generated once and kept in the
+ * same KV file so tokens survive a restart.
+ */
+import { denoKvStorage } from "../../storage/deno_kv.ts";
+import { generateSigningKey } from "../../mod.ts";
+import type { JWK } from "jose";
+import { createDemoApp } from "./app.ts";
+
+const port = Number(Deno.env.get("PORT") ?? 8787);
+const origin = Deno.env.get("GATEHOUSE_ORIGIN") ?? `http://localhost:${port}`;
+await Deno.mkdir(".tmp", { recursive: true });
+const kv = await Deno.openKv(".tmp/demo.kv");
+
+// Demo convenience only: a real deployment passes its keys from a secret store.
+const keyEntry = await kv.get<JWK>(["demo", "signing-key"]);
+let key = keyEntry.value;
+if (!key) {
+  key = await generateSigningKey();
+  await kv.set(["demo", "signing-key"], key);
+}
+
+const { handler, mcpUrl } = createDemoApp({ origin, storage: denoKvStorage(kv), keys: [key] });
+Deno.serve({
+  port,
+  hostname: "127.0.0.1",
+  onListen: () => console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
+}, handler);
