@@ -165,3 +165,38 @@ export async function tokensFor(
   assert.equal(res.status, 200, await res.clone().text());
   return { client_id: client.client_id, ...(await res.json()) };
 }
+
+/** `Authorization: Basic` header value for client credentials (RFC 6749 §2.3.1 encoding). */
+export function basic(id: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
+  return "Basic " + btoa(`${enc(id)}:${enc(secret)}`);
+}
+
+/** Assert a JSON OAuth error: status, `error` code, and exactly `error` + `error_description` strings. */
+export async function expectError(
+  res: Response,
+  status: number,
+  error: string,
+): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  assert.equal(res.status, status, text);
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+  const body = JSON.parse(text);
+  assert.equal(body.error, error, text);
+  assert.deepEqual(Object.keys(body).sort(), ["error", "error_description"]);
+  assert.equal(typeof body.error_description, "string");
+  return body;
+}
+
+/** Authorize + approve and return the code (and the PKCE verifier) for a registered client. */
+export async function codeFor(
+  s: TestServer,
+  clientId: string,
+  opts: { scope?: string; resource?: string; redirectUri?: string; state?: string } = {},
+): Promise<{ code: string; verifier: string }> {
+  const { verifier, challenge } = await pkce();
+  const loc = await authorize(s, clientId, { challenge, ...opts });
+  const code = loc.searchParams.get("code");
+  assert.ok(code, `expected a code, got ${loc.href}`);
+  return { code, verifier };
+}
