@@ -39,7 +39,12 @@ export function createDemoApp(
     keys: opts.keys,
     authenticate: opts.authenticate ?? demoAuthenticate,
     onEvent: opts.onEvent ??
-      ((e) => console.log(`[audit] ${e.type} sub=${e.subject ?? "-"} client=${e.clientId ?? "-"} scopes=${e.scopes?.join(",") ?? "-"}`)),
+      ((e) =>
+        console.log(
+          `[audit] ${e.type} sub=${e.subject ?? "-"} client=${e.clientId ?? "-"} scopes=${
+            e.scopes?.join(",") ?? "-"
+          }`,
+        )),
     revocation: { mode: "strict" },
   });
   const mcp = protectMcp(() => createMcpServer(), {

@@ -54,7 +54,9 @@ export function demoAuthenticate(req: Request): AuthenticateResult {
 export async function demoSignIn(req: Request): Promise<Response | undefined> {
   const url = new URL(req.url);
   if (url.pathname !== SIGN_IN_PATH) return undefined;
-  if (req.method !== "POST") return new Response("use POST", { status: 405, headers: { allow: "POST" } });
+  if (req.method !== "POST") {
+    return new Response("use POST", { status: 405, headers: { allow: "POST" } });
+  }
   let form: URLSearchParams;
   try {
     form = new URLSearchParams(await req.text());

@@ -25,5 +25,6 @@ const { handler, mcpUrl } = createDemoApp({ origin, storage: denoKvStorage(kv), 
 Deno.serve({
   port,
   hostname: "127.0.0.1",
-  onListen: () => console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
+  onListen: () =>
+    console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
 }, handler);
