@@ -350,7 +350,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (payload.aud === undefined) return bad("token is missing the aud claim");
     if (payload.iss !== issuer) return bad("token was issued by another issuer");
     const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (!auds.some((a) => typeof a === "string" && canonicalResource(a) === resource)) {
+    if (
+      !auds.some((a) =>
+        a === resource || (typeof a === "string" && canonicalResource(a) === resource)
+      )
+    ) {
       return bad("token audience is not this resource");
     }
     const exp = payload.exp as number;
