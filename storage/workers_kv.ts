@@ -1,0 +1,172 @@
+/**
+ * Cloudflare Workers KV storage driver (**eventual** consistency).
+ *
+ * ```ts
+ * import { workersKvStorage } from "@gatehouse/oauth/storage/workers-kv";
+ * export default {
+ *   fetch(req: Request, env: { OAUTH_KV: KVNamespace }) {
+ *     const storage = workersKvStorage(env.OAUTH_KV, { prefix: "gatehouse:" });
+ *     // …
+ *   },
+ * };
+ * ```
+ *
+ * Workers KV has no compare-and-set, so `swap` is a `get` followed by a
+ * `put`. What can race (see the README's driver table):
+ * - **Code replay window**: two redemptions of one authorization code that
+ *   reach KV before either `put` lands both read the live code and both get
+ *   tokens. Within one location the window is one KV round trip; across
+ *   locations it is the propagation delay below.
+ * - **Refresh rotation double-use**: likewise, two uses of one refresh token
+ *   inside that window both rotate successfully, so reuse detection (which
+ *   revokes the grant) does not fire for them.
+ * - **Read-after-write across locations**: a write is visible at once in the
+ *   location that made it, but other locations may serve the old value (or
+ *   "absent") for up to 60 s (KV's edge cache TTL), so a revoked grant or a
+ *   rotated refresh token can still be read as live elsewhere for that long.
+ *
+ * Use the Durable Object driver when single use must hold. KV's own limits
+ * are respected: `expirationTtl` is clamped up to 60 s (the library enforces
+ * the real `exp` on read), keys over 512 bytes and values over 25 MiB are
+ * refused with a {@link StorageError}, and KV's limit of one write per second
+ * per key surfaces as a {@link StorageError} (HTTP 429 from KV).
+ *
+ * @module
+ */
+import type { Envelope, ListOptions, Storage, StorageEntry, StorageKey } from "./mod.ts";
+import { joinKey, splitKey, StorageError, ttlSeconds } from "./mod.ts";
+
+/** Largest key Workers KV accepts, in UTF-8 bytes. */
+export const WORKERS_KV_MAX_KEY_BYTES = 512;
+/** Largest value Workers KV accepts, in bytes. */
+export const WORKERS_KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
+/** Shortest `expirationTtl` Workers KV accepts, in seconds. */
+export const WORKERS_KV_MIN_TTL_SECONDS = 60;
+
+/** One page of {@link KvNamespaceLike.list}. */
+export interface KvListPage {
+  /** Keys in this page, in UTF-8 byte order. */
+  keys: { name: string }[];
+  /** True on the last page. */
+  list_complete: boolean;
+  /** Pass to the next `list` call when `list_complete` is false. */
+  cursor?: string;
+}
+
+/**
+ * The subset of a Workers `KVNamespace` binding the driver uses. Declared
+ * structurally so no Workers types are needed; pass `env.YOUR_KV`.
+ */
+export interface KvNamespaceLike {
+  /** Read a value as text; `null` when absent. */
+  get(key: string): Promise<string | null>;
+  /** Write a value. */
+  put(key: string, value: string, options?: { expirationTtl?: number }): Promise<void>;
+  /** Delete a key. */
+  delete(key: string): Promise<void>;
+  /** List keys by prefix, one page at a time. */
+  list(options: { prefix: string; limit?: number; cursor?: string | null }): Promise<KvListPage>;
+}
+
+/** Options for {@link workersKvStorage}. */
+export interface WorkersKvStorageOptions {
+  /** Prepended to every key (default `"gatehouse:"`). */
+  prefix?: string;
+  /** Keys requested per `list` page (1–1000, default 1000). */
+  listPageSize?: number;
+}
+
+const encoder = new TextEncoder();
+
+/** Create a Workers KV driver over the caller's namespace binding. */
+export function workersKvStorage(
+  ns: KvNamespaceLike,
+  options: WorkersKvStorageOptions = {},
+): Storage {
+  const prefix = options.prefix ?? "gatehouse:";
+  const pageSize = Math.min(1000, Math.max(1, options.listPageSize ?? 1000));
+  const full = (key: StorageKey): string => {
+    const k = joinKey(prefix, key);
+    const bytes = encoder.encode(k).length;
+    if (bytes > WORKERS_KV_MAX_KEY_BYTES) {
+      throw new StorageError(
+        `workers-kv: key "${
+          key[0]
+        }:…" is ${bytes} bytes; Workers KV allows at most ${WORKERS_KV_MAX_KEY_BYTES}`,
+      );
+    }
+    return k;
+  };
+  const encode = (value: Envelope): [string, { expirationTtl?: number }] => {
+    const text = JSON.stringify(value);
+    if (text.length > WORKERS_KV_MAX_VALUE_BYTES / 3) {
+      const bytes = encoder.encode(text).length;
+      if (bytes > WORKERS_KV_MAX_VALUE_BYTES) {
+        throw new StorageError(
+          `workers-kv: value is ${bytes} bytes; Workers KV allows at most ${WORKERS_KV_MAX_VALUE_BYTES}`,
+        );
+      }
+    }
+    const ttl = ttlSeconds(value.exp, { min: WORKERS_KV_MIN_TTL_SECONDS });
+    return [text, ttl === undefined ? {} : { expirationTtl: ttl }];
+  };
+  const decode = (text: string | null): Envelope | undefined =>
+    text === null ? undefined : JSON.parse(text);
+  const wrap = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (cause) {
+      if (cause instanceof StorageError) throw cause;
+      const text = cause instanceof Error ? cause.message : String(cause);
+      const limited = /\b429\b|too many requests/i.test(text)
+        ? " (rate limited: Workers KV allows one write per second per key)"
+        : "";
+      throw new StorageError(`workers-kv: ${op} failed${limited}: ${text.slice(0, 200)}`, {
+        cause,
+      });
+    }
+  };
+  return {
+    name: "workers-kv",
+    consistency: "eventual",
+    get: (key) => wrap("get", async () => decode(await ns.get(full(key)))),
+    set: (key, value) =>
+      wrap("set", async () => {
+        const k = full(key);
+        await ns.put(k, ...encode(value));
+      }),
+    delete: (key) => wrap("delete", () => ns.delete(full(key))),
+    swap: (key, value) =>
+      wrap("swap", async () => {
+        // Not atomic: see the module documentation for what can race.
+        const k = full(key);
+        const encoded = encode(value);
+        const previous = decode(await ns.get(k));
+        await ns.put(k, ...encoded);
+        return previous;
+      }),
+    list: (listPrefix, opts: ListOptions = {}) =>
+      wrap("list", async () => {
+        const base = listPrefix.length ? full(listPrefix) + ":" : prefix;
+        const limit = opts.limit ?? Infinity;
+        const out: StorageEntry[] = [];
+        let cursor: string | undefined;
+        while (out.length < limit) {
+          const page = await ns.list({
+            prefix: base,
+            limit: Math.min(pageSize, limit - out.length),
+            cursor,
+          });
+          const values = await Promise.all(page.keys.map((k) => ns.get(k.name)));
+          page.keys.forEach((k, i) => {
+            const value = decode(values[i]);
+            // A key deleted between list and get is skipped.
+            if (value !== undefined) out.push({ key: splitKey(prefix, k.name), value });
+          });
+          if (page.list_complete || !page.cursor) break;
+          cursor = page.cursor;
+        }
+        return out.slice(0, limit === Infinity ? undefined : limit);
+      }),
+  };
+}
