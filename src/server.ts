@@ -122,6 +122,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   };
   const byResource = new Map(cfg.resources.map((r) => [r.resource, r]));
   const resourceOf = (id: string): Resource | undefined => {
+    // RFC 8707 §2: a resource indicator must not include a fragment.
+    if (id.includes("#")) return undefined;
     try {
       return byResource.get(canonicalResource(id));
     } catch {
