@@ -60,12 +60,14 @@ export async function readForm(req: Request): Promise<Map<string, string>> {
 /** Reduce URLSearchParams to single values; a repeated parameter is invalid_request. Empty values count as absent. */
 export function singleParams(params: URLSearchParams): Map<string, string> {
   const out = new Map<string, string>();
+  const seen = new Set<string>();
   for (const [k, v] of params) {
-    if (out.has(k)) throw new OAuthError("invalid_request", `parameter "${k}" repeated`);
+    if (seen.has(k)) {
+      throw new OAuthError("invalid_request", `parameter "${k.slice(0, 64)}" repeated`);
+    }
+    seen.add(k);
     if (v !== "") out.set(k, v);
-    else out.set(k, "");
   }
-  for (const [k, v] of out) if (v === "") out.delete(k);
   return out;
 }
 

@@ -10,6 +10,7 @@ import type { Storage } from "../storage/mod.ts";
 import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
+import { canonicalResource } from "./verifier.ts";
 
 /** What the app's `authenticate` hook may return. */
 export type AuthenticateResult = string | { subject: string } | Response;
@@ -215,15 +216,7 @@ export interface ResolvedConfig extends Omit<AuthServerConfig, "resources" | "sc
   now: () => number;
 }
 
-/** Canonical form of a resource URI: lowercase scheme and host, no trailing slash (except root), no fragment. */
-export function canonicalResource(s: string): string {
-  const u = new URL(s);
-  u.hash = "";
-  let out = u.href;
-  if (out.endsWith("/") && u.pathname === "/" && !u.search) out = out.slice(0, -1);
-  else if (out.endsWith("/") && !u.search) out = out.slice(0, -1);
-  return out;
-}
+export { canonicalResource };
 
 /** Validate and normalise; throws {@link ConfigError} naming the bad field. */
 export function resolveConfig(input: AuthServerConfig): ResolvedConfig {

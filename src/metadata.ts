@@ -6,6 +6,7 @@
  */
 import type { Ctx } from "./_context.ts";
 import type { Resource } from "./config.ts";
+import { resourceMetadataUrlFor } from "./verifier.ts";
 
 /** RFC 8414 §2 metadata for this server. */
 export function authorizationServerMetadata(ctx: Ctx): Record<string, unknown> {
@@ -37,9 +38,7 @@ export function authorizationServerMetadata(ctx: Ctx): Record<string, unknown> {
 
 /** The path-suffixed protected-resource-metadata path for a resource (RFC 9728 §3.1). */
 export function prmPath(resource: string): string {
-  const u = new URL(resource);
-  const path = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "");
-  return "/.well-known/oauth-protected-resource" + path;
+  return new URL(resourceMetadataUrlFor(resource)).pathname;
 }
 
 /** RFC 9728 §2 metadata for one resource. `offline_access` is never listed (MCP 2026). */

@@ -291,9 +291,6 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
           jwks: k.jwks as never,
           scopesSupported: res.scopes,
           scopeHierarchy: cfg.scopeHierarchy,
-          resourceMetadataUrl: cfg.issuerUrl.origin === new URL(res.resource).origin
-            ? new URL(res.resource).origin + prmPath(res.resource)
-            : undefined,
           now: cfg.now,
           revocation: {
             mode,
