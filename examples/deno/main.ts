@@ -1,0 +1,26 @@
+/**
+ * Example (not part of the published API): Gatehouse on Deno with Deno KV.
+ *
+ *   deno run --unstable-kv --allow-net --allow-env --allow-read --allow-write examples/deno/main.ts
+ *
+ * Locally, state goes to the KV file named by GATEHOUSE_KV_PATH (or Deno's
+ * default KV); on Deno Deploy, `Deno.openKv()` opens the project's KV.
+ *
+ * @module
+ */
+import { createAuthServer } from "../../mod.ts";
+import { denoKvStorage } from "../../storage/deno_kv.ts";
+
+const kv = await Deno.openKv(Deno.env.get("GATEHOUSE_KV_PATH"));
+
+const auth = createAuthServer({
+  issuer: "http://localhost:8787",
+  resources: ["http://localhost:8787/mcp"],
+  storage: denoKvStorage(kv, { prefix: ["gatehouse"] }),
+  keys: Deno.env.has("GATEHOUSE_JWK") ? [JSON.parse(Deno.env.get("GATEHOUSE_JWK")!)] : undefined,
+  // Replace with your own sign-in: return the user id, or a Response (login page / redirect).
+  authenticate: (req) =>
+    req.headers.get("x-demo-user") ?? new Response("sign in first", { status: 401 }),
+});
+
+Deno.serve({ port: 8787 }, (req) => auth.handle(req));
