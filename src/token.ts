@@ -84,7 +84,11 @@ async function activeGrant(ctx: Ctx, grantId: string): Promise<GrantRecord> {
   return grant;
 }
 
-async function revokeFor(ctx: Ctx, grantId: string, reason: string): Promise<void> {
+async function revokeFor(
+  ctx: Ctx,
+  grantId: string,
+  reason: string,
+): Promise<GrantRecord | undefined> {
   const now = ctx.config.now();
   const g = await revokeGrant(
     ctx.store,
@@ -103,6 +107,7 @@ async function revokeFor(ctx: Ctx, grantId: string, reason: string): Promise<voi
       reason,
     });
   }
+  return g ?? await ctx.store.get<GrantRecord>(["grant", grantId]);
 }
 
 async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, string>) {
@@ -144,8 +149,14 @@ async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, stri
       grantId: rec.grantId,
     }, now + REPLAY_WINDOW_MS);
   if (!prev || isTombstone(prev) || !grant) {
-    await revokeFor(ctx, rec.grantId, "authorization code replayed");
-    ctx.emit({ type: "code.replay_detected", clientId: client.client_id, grantId: rec.grantId });
+    const g = await revokeFor(ctx, rec.grantId, "authorization code replayed");
+    ctx.emit({
+      type: "code.replay_detected",
+      subject: g?.subject,
+      clientId: client.client_id,
+      scopes: g?.scopes,
+      grantId: rec.grantId,
+    });
     throw new OAuthError("invalid_grant", "authorization code was already used");
   }
   const out = await tokenResponse(
@@ -179,6 +190,23 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
   }
   const grantId = current.grantId;
   const grant = isTombstone(current) ? undefined : await activeGrant(ctx, grantId);
+  // Validate the request before consuming the token: a bad scope/resource must not burn it.
+  const requested = form.get("scope")?.split(" ").filter(Boolean);
+  let scopes = grant?.scopes ?? [];
+  if (grant && requested && requested.length) {
+    const wider = requested.find((s) => !grant.scopes.includes(s));
+    if (wider) throw new OAuthError("invalid_scope", `scope "${wider}" was not granted`);
+    scopes = [...new Set(requested)];
+  }
+  const resourceArg = form.get("resource");
+  let resource = grant?.resources[0] ?? "";
+  if (grant && resourceArg !== undefined) {
+    const r = ctx.resource(resourceArg);
+    if (!r || !grant.resources.includes(r.resource)) {
+      throw new OAuthError("invalid_target", "resource was not part of this grant");
+    }
+    resource = r.resource;
+  }
   const tombstoneExp = isTombstone(current) ? now + ctx.config.refreshTokenTtl * 1000 : current.exp;
   const prev = isTombstone(current)
     ? current
@@ -189,25 +217,15 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
     );
   if (!prev || isTombstone(prev) || !grant) {
     // An already rotated refresh token: someone holds a stolen copy. Revoke the whole grant.
-    await revokeFor(ctx, grantId, "refresh token reused");
-    ctx.emit({ type: "refresh.reuse_detected", clientId: client.client_id, grantId });
+    const g = await revokeFor(ctx, grantId, "refresh token reused");
+    ctx.emit({
+      type: "refresh.reuse_detected",
+      subject: g?.subject,
+      clientId: client.client_id,
+      scopes: g?.scopes,
+      grantId,
+    });
     throw new OAuthError("invalid_grant", "refresh token was already used");
-  }
-  const requested = form.get("scope")?.split(" ").filter(Boolean);
-  let scopes = grant.scopes;
-  if (requested && requested.length) {
-    const wider = requested.find((s) => !grant.scopes.includes(s));
-    if (wider) throw new OAuthError("invalid_scope", `scope "${wider}" was not granted`);
-    scopes = [...new Set(requested)];
-  }
-  const resourceArg = form.get("resource");
-  let resource = grant.resources[0];
-  if (resourceArg !== undefined) {
-    const r = ctx.resource(resourceArg);
-    if (!r || !grant.resources.includes(r.resource)) {
-      throw new OAuthError("invalid_target", "resource was not part of this grant");
-    }
-    resource = r.resource;
   }
   // Keep the grant alive as long as its newest refresh token.
   await ctx.store.put(
