@@ -120,14 +120,30 @@ export interface McpRequestContext {
 }
 
 /**
- * The wrapped target: either returns a fresh MCP server for this request (e.g. your
- * `createMcpServer`; protectMcp connects it to a stateless transport), or handles the request
- * itself and returns a Response.
+ * A transport you manage yourself (e.g. a stateful `WebStandardStreamableHTTPServerTransport`
+ * looked up by `mcp-session-id`), already connected to its server.
+ */
+export interface McpTransportLike {
+  /** Handles one HTTP request, passing `authInfo` on to the server's handlers. */
+  handleRequest(req: Request, options?: { authInfo?: AuthInfo }): Promise<Response>;
+}
+
+/**
+ * The wrapped target, called once per authenticated request. It returns one of:
+ * - a fresh MCP server (e.g. your `createMcpServer`): protectMcp connects it to a new stateless
+ *   transport and closes both afterwards;
+ * - a transport you manage (stateful sessions): protectMcp calls its `handleRequest` with
+ *   `authInfo`;
+ * - a Response: the target handled the request itself.
  */
 export type McpTarget = (
   req: Request,
   ctx: McpRequestContext,
-) => McpServerLike | Response | Promise<McpServerLike | Response>;
+) =>
+  | McpServerLike
+  | McpTransportLike
+  | Response
+  | Promise<McpServerLike | McpTransportLike | Response>;
 
 /** Options for {@linkcode protectMcp}. Give `verifier` or `verify`. */
 export interface ProtectMcpOptions {
@@ -208,6 +224,11 @@ function union(a: readonly string[], b: Iterable<string>): string[] {
   return out;
 }
 
+function isTransport(value: unknown): value is McpTransportLike {
+  return typeof value === "object" && value !== null && !(value instanceof Response) &&
+    typeof (value as McpTransportLike).handleRequest === "function";
+}
+
 function isServer(value: unknown): value is McpServerLike {
   return typeof value === "object" && value !== null &&
     typeof (value as McpServerLike).connect === "function";
@@ -260,7 +281,7 @@ export function protectMcp(
       return again.ok ? undefined : again.response;
     };
 
-    let outcome: McpServerLike | Response;
+    let outcome: McpServerLike | McpTransportLike | Response;
     try {
       outcome = await target(req, { authInfo, verified });
     } catch (e) {
@@ -270,6 +291,12 @@ export function protectMcp(
         if (challenge) return challenge;
       }
       throw e;
+    }
+    if (isTransport(outcome)) {
+      const response = await outcome.handleRequest(req, { authInfo });
+      const challenge = await stepUpResponse();
+      if (challenge) await response.body?.cancel();
+      return challenge ?? response;
     }
     if (!isServer(outcome)) return (await stepUpResponse()) ?? outcome;
 

@@ -9,6 +9,8 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { createVerifier, type VerifyFunction } from "../verify.ts";
 import { InsufficientScopeError, protectMcp, requireScopes, toAuthInfo } from "../mcp.ts";
 import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "../examples/mcp-server/tools.ts";
@@ -203,6 +205,50 @@ describe("protectMcp without toolScopes (requireScopes inside the tool)", () => 
     const text = await res.text();
     assert.match(text, /insufficient_scope/);
     assert.match(text, /"isError":true/);
+  });
+});
+
+describe("protectMcp with a stateful transport managed by the app", () => {
+  it("sessions keep working, authInfo reaches tools, every request is re-verified", async () => {
+    const verifier = makeVerifier();
+    const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
+    const handler = protectMcp(async (req) => {
+      const existing = sessions.get(req.headers.get("mcp-session-id") ?? "");
+      if (existing) return existing;
+      const transport: WebStandardStreamableHTTPServerTransport =
+        new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: () => crypto.randomUUID(),
+          enableJsonResponse: true,
+          onsessioninitialized: (id) => {
+            sessions.set(id, transport);
+          },
+        });
+      await createMcpServer().connect(transport);
+      return transport;
+    }, { verifier, toolScopes: TOOL_SCOPES });
+    const token = await tokenWith("mcp:read");
+    const init = await handler(
+      rpc("initialize", {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "test", version: "1" },
+      }, token),
+    );
+    assert.equal(init.status, 200);
+    const sid = init.headers.get("mcp-session-id");
+    assert.ok(sid);
+    const withSession = (req: Request) => {
+      req.headers.set("mcp-session-id", sid);
+      req.headers.set("mcp-protocol-version", "2025-06-18");
+      return req;
+    };
+    const who = await handler(withSession(callTool("whoami", {}, token)));
+    assert.equal(who.status, 200);
+    assert.equal((await who.json()).result.structuredContent.subject, "user-1");
+    const denied = await handler(withSession(callTool("admin_stats", {}, token)));
+    assert.equal(denied.status, 403);
+    const anonymous = await handler(withSession(callTool("whoami", {})));
+    assert.equal(anonymous.status, 401, "a session id is not a credential");
   });
 });
 
