@@ -23,9 +23,22 @@ after(async () => {
   await redis.stop();
 });
 
-/** The real @upstash/redis client, pointed at the bridge in front of the real redis-server. */
-function client(options: { automaticDeserialization?: boolean } = {}): Redis {
-  return new Redis({ url: bridge.url, token: bridge.token, retry: false, ...options });
+/**
+ * The real @upstash/redis client, pointed at the bridge in front of the real
+ * redis-server. Auto-pipelining is off unless asked for, so each operation is
+ * its own HTTP request (200 simultaneous swaps are 200 concurrent requests,
+ * as from 200 separate edge instances).
+ */
+function client(
+  options: { automaticDeserialization?: boolean; enableAutoPipelining?: boolean } = {},
+): Redis {
+  return new Redis({
+    url: bridge.url,
+    token: bridge.token,
+    retry: false,
+    enableAutoPipelining: false,
+    ...options,
+  });
 }
 
 storageContract(
@@ -33,9 +46,9 @@ storageContract(
   (ns) => upstashStorage(client(), { prefix: `t:${ns}:`, scanCount: 10 }),
 );
 storageContract(
-  "upstash, automaticDeserialization off",
+  "upstash, client defaults (auto-pipelining on) with automaticDeserialization off",
   (ns) =>
-    upstashStorage(client({ automaticDeserialization: false }), {
+    upstashStorage(client({ automaticDeserialization: false, enableAutoPipelining: true }), {
       prefix: `raw:${ns}:`,
       scanCount: 10,
     }),
@@ -95,6 +108,17 @@ describe("upstash driver specifics", () => {
       redis.resume();
     }
     assert.deepEqual((await s.get(["grant", "g"]))?.data, "x");
+  });
+
+  test("200 simultaneous swaps are 200 separate HTTP requests to the bridge", async () => {
+    const s = upstashStorage(client(), { prefix: "requests:" });
+    await s.set(["code", "c"], envelope("original"));
+    const before = bridge.requests;
+    const previous = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => s.swap(["code", "c"], envelope(i))),
+    );
+    assert.equal(bridge.requests - before, 200);
+    assert.equal(previous.filter((p) => p?.data === "original").length, 1);
   });
 
   test("a wrong token is a StorageError, not a silent miss", async () => {
