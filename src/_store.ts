@@ -10,7 +10,7 @@ export class Store {
     try {
       return await f();
     } catch (e) {
-      if (e instanceof StorageError) throw e;
+      // Re-wrap even a driver's StorageError: backend messages may quote stored values.
       throw new StorageError(`storage ${this.driver.name} ${op} failed`, { cause: e });
     }
   }

@@ -96,11 +96,15 @@ export async function issueCode(store: Store, rec: CodeRecord, exp: number): Pro
   return code;
 }
 
-/** Issue a refresh token; returns the raw token. */
-export async function issueRefresh(store: Store, rec: RefreshRecord): Promise<string> {
+/** Issue a refresh token; returns the raw token and its storage key. */
+export async function issueRefresh(
+  store: Store,
+  rec: RefreshRecord,
+): Promise<{ token: string; key: string[] }> {
   const token = randomToken();
-  await store.put(["refresh", await sha256(token)], rec, rec.exp);
-  return token;
+  const key = ["refresh", await sha256(token)];
+  await store.put(key, rec, rec.exp);
+  return { token, key };
 }
 
 /** Claims of an access token (RFC 9068 plus `gid`). */

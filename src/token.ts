@@ -37,14 +37,20 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
 /** How long a used code's tombstone is kept to detect replays. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
 
-async function tokenResponse(
+/**
+ * Build the token response and store its refresh token *before* the old code or
+ * refresh token is consumed, so a storage failure can never leave a client with
+ * a consumed credential and nothing in exchange. `discard` undoes it when the
+ * consuming swap loses a race.
+ */
+async function prepareTokens(
   ctx: Ctx,
   grant: GrantRecord,
   client: ClientRecord,
   scopes: string[],
   resource: string,
   refresh: boolean,
-): Promise<Record<string, unknown>> {
+): Promise<{ body: Record<string, unknown>; discard: () => Promise<void> }> {
   const now = ctx.config.now();
   const { token } = await issueAccessToken(
     ctx.keys,
@@ -65,15 +71,21 @@ async function tokenResponse(
     expires_in: ctx.config.accessTokenTtl,
     scope: scopes.join(" "),
   };
+  let refreshKey: string[] | undefined;
   if (refresh) {
-    out.refresh_token = await issueRefresh(ctx.store, {
+    const issued = await issueRefresh(ctx.store, {
       grantId: grant.id,
       clientId: client.client_id,
       scopes: grant.scopes,
       exp: now + ctx.config.refreshTokenTtl * 1000,
     });
+    out.refresh_token = issued.token;
+    refreshKey = issued.key;
   }
-  return out;
+  const discard = async () => {
+    if (refreshKey) await ctx.store.delete(refreshKey).catch(() => {});
+  };
+  return { body: out, discard };
 }
 
 async function activeGrant(ctx: Ctx, grantId: string): Promise<GrantRecord> {
@@ -141,6 +153,16 @@ async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, stri
       throw new OAuthError("invalid_target", "resource does not match the authorization request");
     }
   }
+  const prepared = grant && !isTombstone(rec)
+    ? await prepareTokens(
+      ctx,
+      grant,
+      client,
+      rec.scopes,
+      rec.resource,
+      client.grant_types.includes("refresh_token"),
+    )
+    : undefined;
   // Atomic single use: swap in a tombstone; exactly one caller sees the live record.
   const prev = isTombstone(rec)
     ? rec
@@ -148,7 +170,8 @@ async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, stri
       used: true,
       grantId: rec.grantId,
     }, now + REPLAY_WINDOW_MS);
-  if (!prev || isTombstone(prev) || !grant) {
+  if (!prev || isTombstone(prev) || !grant || !prepared) {
+    await prepared?.discard();
     const g = await revokeFor(ctx, rec.grantId, "authorization code replayed");
     ctx.emit({
       type: "code.replay_detected",
@@ -159,14 +182,7 @@ async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, stri
     });
     throw new OAuthError("invalid_grant", "authorization code was already used");
   }
-  const out = await tokenResponse(
-    ctx,
-    grant,
-    client,
-    prev.scopes,
-    prev.resource,
-    client.grant_types.includes("refresh_token"),
-  );
+  const out = prepared.body;
   ctx.emit({
     type: "token.issued",
     subject: grant.subject,
@@ -207,6 +223,16 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
     }
     resource = r.resource;
   }
+  let prepared: Awaited<ReturnType<typeof prepareTokens>> | undefined;
+  if (grant) {
+    // Keep the grant alive as long as its newest refresh token.
+    await ctx.store.put(
+      ["grant", grant.id],
+      grant,
+      now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
+    );
+    prepared = await prepareTokens(ctx, grant, client, scopes, resource, true);
+  }
   const tombstoneExp = isTombstone(current) ? now + ctx.config.refreshTokenTtl * 1000 : current.exp;
   const prev = isTombstone(current)
     ? current
@@ -215,7 +241,8 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
       { used: true, grantId },
       tombstoneExp,
     );
-  if (!prev || isTombstone(prev) || !grant) {
+  if (!prev || isTombstone(prev) || !grant || !prepared) {
+    await prepared?.discard();
     // An already rotated refresh token: someone holds a stolen copy. Revoke the whole grant.
     const g = await revokeFor(ctx, grantId, "refresh token reused");
     ctx.emit({
@@ -227,13 +254,7 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
     });
     throw new OAuthError("invalid_grant", "refresh token was already used");
   }
-  // Keep the grant alive as long as its newest refresh token.
-  await ctx.store.put(
-    ["grant", grant.id],
-    grant,
-    now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
-  );
-  const out = await tokenResponse(ctx, grant, client, scopes, resource, true);
+  const out = prepared.body;
   ctx.emit({
     type: "token.refreshed",
     subject: grant.subject,
