@@ -122,7 +122,8 @@ const resourceSchema = z.union([
 
 const schema = z.object({
   issuer: httpsOrLoopback("issuer").refine(
-    (s) => !new URL(s).search,
+    // zod runs this refinement even when the URL check above failed: never throw here.
+    (s) => !URL.canParse(s) || !new URL(s).search,
     "issuer must not have a query",
   ),
   resources: z.array(resourceSchema).min(1, "at least one resource is required"),
