@@ -80,7 +80,10 @@ export function upstashStorage(
       return await fn();
     } catch (cause) {
       if (cause instanceof StorageError) throw cause;
-      const text = cause instanceof Error ? cause.message : String(cause);
+      // @upstash/redis appends ", command was: [...]" (key and value) to its
+      // messages; never carry stored values into the error text.
+      const text = (cause instanceof Error ? cause.message : String(cause))
+        .split(", command was:")[0];
       throw new StorageError(`upstash: ${op} failed: ${text.slice(0, 200)}`, { cause });
     }
   };

@@ -121,9 +121,18 @@ describe("upstash driver specifics", () => {
     assert.equal(previous.filter((p) => p?.data === "original").length, 1);
   });
 
-  test("a wrong token is a StorageError, not a silent miss", async () => {
+  test("a wrong token is a StorageError, not a silent miss; its message quotes no value", async () => {
     const bad = new Redis({ url: bridge.url, token: "wrong", retry: false });
     await assert.rejects(upstashStorage(bad).get(["grant", "g"]), StorageError);
+    await assert.rejects(
+      upstashStorage(bad).set(["grant", "g"], envelope("secret-value-123")),
+      (err: unknown) => {
+        assert.ok(err instanceof StorageError);
+        assert.match(err.message, /Unauthorized/);
+        assert.doesNotMatch(err.message, /secret-value-123/);
+        return true;
+      },
+    );
   });
 
   test("an empty prefix is refused", () => {
