@@ -224,12 +224,14 @@ export function durableObjectStorage<Id>(
   namespace: DurableObjectNamespaceLike<Id>,
   options: DurableObjectStorageOptions = {},
 ): Storage {
-  const stub = namespace.get(namespace.idFromName(options.name ?? "gatehouse"));
+  const id = namespace.idFromName(options.name ?? "gatehouse");
   const call = async (req: StorageRequest): Promise<StorageReply> => {
     let res: Response;
     let reply: StorageReply;
     try {
-      res = await stub.fetch("https://gatehouse-storage.internal/", {
+      // A stub is an I/O object bound to the request that created it: workerd refuses to use it
+      // from another request, and the driver outlives requests (one auth server per isolate).
+      res = await namespace.get(id).fetch("https://gatehouse-storage.internal/", {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(req),
