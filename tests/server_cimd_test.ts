@@ -1,0 +1,177 @@
+/**
+ * Client ID Metadata Documents (MCP 2025-11-25+). The document host is an
+ * https origin on the public internet, which cannot exist here (loopback and
+ * private hosts are refused by the SSRF guard on purpose), so these tests
+ * inject `fetch`: a stand-in for the remote host, and the only mock in the
+ * server tests.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  authorizeQuery,
+  consentFields,
+  pkce,
+  REDIRECT,
+  RESOURCE,
+  testServer,
+} from "./support/flow.ts";
+import type { TestServer } from "./support/flow.ts";
+
+const CLIENT_ID = "https://app.example.org/oauth/client.json";
+
+function host(
+  docs: Record<string, { body: unknown; headers?: Record<string, string>; status?: number }>,
+) {
+  const calls: string[] = [];
+  const f: typeof fetch = (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    calls.push(url);
+    assert.equal(
+      (init as RequestInit | undefined)?.redirect,
+      "error",
+      "redirects are never followed",
+    );
+    const d = docs[url];
+    if (!d) return Promise.resolve(new Response("not found", { status: 404 }));
+    return Promise.resolve(
+      new Response(typeof d.body === "string" ? d.body : JSON.stringify(d.body), {
+        status: d.status ?? 200,
+        headers: { "content-type": "application/json", ...d.headers },
+      }),
+    );
+  };
+  return { fetch: f, calls };
+}
+
+const goodDoc = {
+  client_id: CLIENT_ID,
+  client_name: "Metadata App",
+  redirect_uris: [REDIRECT],
+  grant_types: ["authorization_code", "refresh_token"],
+  token_endpoint_auth_method: "none",
+};
+
+async function authorizePage(s: TestServer, clientId: string) {
+  const { challenge, verifier } = await pkce();
+  const res = await s.call(authorizeQuery({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    resource: RESOURCE,
+    state: "s",
+  }));
+  return { res, verifier };
+}
+
+test("metadata advertises client_id_metadata_document_supported", async () => {
+  const s = await testServer();
+  const md = await (await s.call("/.well-known/oauth-authorization-server")).json();
+  assert.equal(md.client_id_metadata_document_supported, true);
+  const off = await testServer({ clientIdMetadataDocuments: false });
+  const md2 = await (await off.call("/.well-known/oauth-authorization-server")).json();
+  assert.equal(md2.client_id_metadata_document_supported, false);
+});
+
+test("a valid document: consent shows its name and a localhost warning; the flow completes; cached", async () => {
+  const h = host({ [CLIENT_ID]: { body: goodDoc, headers: { "cache-control": "max-age=600" } } });
+  const s = await testServer({ fetch: h.fetch });
+  const { res, verifier } = await authorizePage(s, CLIENT_ID);
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  assert.match(html, /Metadata App/);
+  assert.match(html, /only redirects to this computer/);
+  const loc = new URL(
+    (await s.form("/authorize", { ...consentFields(html), decision: "approve" })).headers.get(
+      "location",
+    )!,
+  );
+  const tok = await s.form("/token", {
+    grant_type: "authorization_code",
+    code: loc.searchParams.get("code")!,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id: CLIENT_ID,
+  });
+  assert.equal(tok.status, 200);
+  const body = await tok.json();
+  assert.equal(typeof body.refresh_token, "string");
+  // Fetched once, then served from the cache (max-age=600).
+  assert.equal(h.calls.length, 1);
+  s.advance(601_000);
+  await (await authorizePage(s, CLIENT_ID)).res.body?.cancel();
+  assert.equal(h.calls.length, 2, "refetched after max-age");
+});
+
+test("documents that must be refused: shown as an error page, never redirected", async () => {
+  const cases: Record<string, unknown> = {
+    "client_id mismatch": { ...goodDoc, client_id: "https://evil.example.org/client.json" },
+    "no client_name": { ...goodDoc, client_name: undefined },
+    "no redirect_uris": { ...goodDoc, redirect_uris: [] },
+    "javascript: redirect": { ...goodDoc, redirect_uris: ["javascript:alert(1)"] },
+    "secret-based auth": { ...goodDoc, token_endpoint_auth_method: "client_secret_basic" },
+    "not JSON": "<html>",
+    "JSON array": [goodDoc],
+  };
+  for (const [name, doc] of Object.entries(cases)) {
+    const s = await testServer({ fetch: host({ [CLIENT_ID]: { body: doc } }).fetch });
+    const { res } = await authorizePage(s, CLIENT_ID);
+    assert.equal(res.status, 400, name);
+    assert.equal(res.headers.get("location"), null, name);
+    assert.match(await res.text(), /Unknown client/, name);
+  }
+});
+
+test("redirect URI not in the document is refused; oversized and failing fetches are refused", async () => {
+  const s1 = await testServer({
+    fetch:
+      host({ [CLIENT_ID]: { body: { ...goodDoc, redirect_uris: ["https://app.example.org/cb"] } } })
+        .fetch,
+  });
+  const r1 = (await authorizePage(s1, CLIENT_ID)).res;
+  assert.equal(r1.status, 400);
+  assert.match(await r1.text(), /redirect URI is not registered/);
+
+  const big = { ...goodDoc, padding: "x".repeat(20_000) };
+  const s2 = await testServer({ fetch: host({ [CLIENT_ID]: { body: big } }).fetch });
+  assert.equal((await authorizePage(s2, CLIENT_ID)).res.status, 400);
+
+  const s3 = await testServer({
+    fetch: host({ [CLIENT_ID]: { body: goodDoc, status: 500 } }).fetch,
+  });
+  assert.equal((await authorizePage(s3, CLIENT_ID)).res.status, 400);
+
+  const s4 = await testServer({ fetch: () => Promise.reject(new TypeError("network down")) });
+  assert.equal((await authorizePage(s4, CLIENT_ID)).res.status, 400);
+});
+
+test("SSRF guard: loopback, private and IP-literal hosts are never fetched", async () => {
+  const h = host({});
+  const s = await testServer({ fetch: h.fetch });
+  for (
+    const id of [
+      "https://localhost/client.json",
+      "https://127.0.0.1/client.json",
+      "https://10.0.0.8/client.json",
+      "https://192.168.1.1/client.json",
+      "https://169.254.169.254/latest",
+      "https://[::1]/client.json",
+      "https://intranet.local/client.json",
+    ]
+  ) {
+    const { res } = await authorizePage(s, id);
+    assert.equal(res.status, 400, id);
+    await res.body?.cancel();
+  }
+  assert.deepEqual(h.calls, []);
+});
+
+test("with CIMD disabled, a URL client id is an unknown client and nothing is fetched", async () => {
+  const h = host({ [CLIENT_ID]: { body: goodDoc } });
+  const s = await testServer({ fetch: h.fetch, clientIdMetadataDocuments: false });
+  const { res } = await authorizePage(s, CLIENT_ID);
+  assert.equal(res.status, 400);
+  await res.body?.cancel();
+  assert.equal(h.calls.length, 0);
+});
