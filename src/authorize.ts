@@ -213,6 +213,14 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   if (!consentId || !csrf || (decision !== "approve" && decision !== "deny")) {
     return errorPage(400, "Invalid consent submission", "The form is incomplete.");
   }
+  // Only ids we issued (randomToken) reach storage: no attacker-chosen keys, whatever their size.
+  if (!/^[A-Za-z0-9_-]{43}$/.test(consentId)) {
+    return errorPage(
+      400,
+      "Request expired",
+      "This authorization request has expired or was already answered. Start again from the application.",
+    );
+  }
   // Single use: take the pending request, leave a tombstone.
   const pending = await ctx.store.swap<PendingConsent, { used: true }>(
     ["consent", consentId],

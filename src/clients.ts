@@ -309,6 +309,9 @@ export async function findClient(
       ? await loadCimdClient(store, clientId, opts.fetch, opts.scopes, opts.now)
       : undefined;
   }
+  // RFC 6749 A.1: client_id is VSCHAR. Bounding it keeps storage keys within
+  // every driver's key-size limit (a 2 KiB id made Deno KV throw → 503).
+  if (!/^[\x20-\x7E]{1,255}$/.test(clientId)) return undefined;
   return await store.get<ClientRecord>(["client", clientId]);
 }
 
