@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import { OAuthError } from "./errors.ts";
 import { randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
 import { isLoopbackHost } from "./config.ts";
@@ -106,19 +106,22 @@ export function redirectUriMatches(registered: string[], requested: string): boo
   });
 }
 
-const metadataSchema = z.object({
-  redirect_uris: z.array(z.string()).min(1, "redirect_uris must list at least one URI"),
-  token_endpoint_auth_method: z.enum(AUTH_METHODS).optional(),
-  grant_types: z.array(z.string()).optional(),
-  response_types: z.array(z.string()).optional(),
-  client_name: z.string().max(200).optional(),
-  client_uri: z.string().url().optional(),
-  logo_uri: z.string().url().optional(),
-  scope: z.string().max(1000).optional(),
-  contacts: z.array(z.string()).optional(),
-  software_id: z.string().max(200).optional(),
-  software_version: z.string().max(200).optional(),
-}).passthrough();
+const maxString = (n: number) => z.optional(z.string().check(z.maxLength(n)));
+const metadataSchema = z.looseObject({
+  redirect_uris: z.array(z.string()).check(
+    z.minLength(1, "redirect_uris must list at least one URI"),
+  ),
+  token_endpoint_auth_method: z.optional(z.enum(AUTH_METHODS)),
+  grant_types: z.optional(z.array(z.string())),
+  response_types: z.optional(z.array(z.string())),
+  client_name: maxString(200),
+  client_uri: z.optional(z.url()),
+  logo_uri: z.optional(z.url()),
+  scope: maxString(1000),
+  contacts: z.optional(z.array(z.string())),
+  software_id: maxString(200),
+  software_version: maxString(200),
+});
 
 /** Validate RFC 7591 client metadata; throws invalid_client_metadata / invalid_redirect_uri. */
 export function validateMetadata(raw: Record<string, unknown>, scopesSupported: string[]) {

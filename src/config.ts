@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import * as z from "zod/mini";
 import type { JWK } from "jose";
 import type { Storage } from "../storage/mod.ts";
 import type { AuditEvent } from "./events.ts";
@@ -99,7 +99,7 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 const httpsOrLoopback = (what: string) =>
-  z.string().refine((s) => {
+  z.string().check(z.refine((s) => {
     try {
       const u = new URL(s);
       return !u.hash && !s.includes("#") &&
@@ -107,77 +107,90 @@ const httpsOrLoopback = (what: string) =>
     } catch {
       return false;
     }
-  }, `${what} must be an absolute https URL (http only on loopback) without a fragment`);
+  }, `${what} must be an absolute https URL (http only on loopback) without a fragment`));
 
-const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "not a valid scope token");
+const scopeToken = z.string().check(
+  z.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "not a valid scope token"),
+);
+const isFunction = (f: unknown) => typeof f === "function";
+const fn = <T>(message?: string) => z.optional(z.custom<T>(isFunction, message));
+const int = (min: number, max?: number) =>
+  z.optional(
+    max === undefined
+      ? z.number().check(z.int(), z.minimum(min))
+      : z.number().check(z.int(), z.minimum(min), z.maximum(max)),
+  );
 
 const resourceSchema = z.union([
   httpsOrLoopback("resource"),
-  z.object({
+  z.strictObject({
     resource: httpsOrLoopback("resource"),
-    scopes: z.array(scopeToken).optional(),
-    name: z.string().optional(),
-  }).strict(),
+    scopes: z.optional(z.array(scopeToken)),
+    name: z.optional(z.string()),
+  }),
 ]);
 
-const schema = z.object({
-  issuer: httpsOrLoopback("issuer").refine(
-    // zod runs this refinement even when the URL check above failed: never throw here.
+const schema = z.strictObject({
+  issuer: httpsOrLoopback("issuer").check(z.refine(
+    // refinements run even when the URL check above failed: never throw here.
     (s) => !URL.canParse(s) || !new URL(s).search,
     "issuer must not have a query",
-  ),
-  resources: z.array(resourceSchema).min(1, "at least one resource is required"),
-  scopes: z.array(scopeToken).optional(),
-  defaultScopes: z.array(scopeToken).optional(),
-  scopeHierarchy: z.record(z.string(), z.array(z.string())).optional(),
-  storage: z.custom<Storage>(
+  )),
+  resources: z.array(resourceSchema).check(z.minLength(1, "at least one resource is required")),
+  scopes: z.optional(z.array(scopeToken)),
+  defaultScopes: z.optional(z.array(scopeToken)),
+  scopeHierarchy: z.optional(z.record(z.string(), z.array(z.string()))),
+  storage: z.optional(z.custom<Storage>(
     (s) =>
       typeof s === "object" && s !== null &&
       ["get", "set", "delete", "swap", "list"].every((m) =>
-        typeof (s as Record<string, unknown>)[m] === "function"
+        typeof (s as unknown as Record<string, unknown>)[m] === "function"
       ),
     "storage must implement get/set/delete/swap/list",
-  ).optional(),
-  keys: z.array(
-    z.custom<JWK>(
-      (k) =>
-        typeof k === "object" && k !== null && typeof (k as JWK).kid === "string" &&
-        ((k as JWK).kty === "OKP" && (k as JWK).crv === "Ed25519" ||
-          (k as JWK).kty === "EC" && (k as JWK).crv === "P-256"),
-      "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid",
-    ),
-  ).optional().refine(
-    (keys) => keys === undefined || (keys.length > 0 && typeof keys[0].d === "string"),
-    "the first key must be a private key (it signs)",
+  )),
+  keys: z.optional(
+    z.array(
+      z.custom<JWK>(
+        (k) =>
+          typeof k === "object" && k !== null && typeof (k as JWK).kid === "string" &&
+          ((k as JWK).kty === "OKP" && (k as JWK).crv === "Ed25519" ||
+            (k as JWK).kty === "EC" && (k as JWK).crv === "P-256"),
+        "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid",
+      ),
+    ).check(z.refine(
+      (keys) => keys.length > 0 && typeof keys[0].d === "string",
+      "the first key must be a private key (it signs)",
+    )),
   ),
   authenticate: z.custom<AuthServerConfig["authenticate"]>(
-    (f) => typeof f === "function",
+    isFunction,
     "authenticate must be a function",
   ),
-  registration: z.union([
+  registration: z.optional(z.union([
     z.literal("open"),
     z.literal("closed"),
-    z.custom<RegistrationPolicy>((f) => typeof f === "function"),
-  ]).optional(),
-  clientIdMetadataDocuments: z.boolean().optional(),
-  accessTokenTtl: z.number().int().min(1).max(86400).optional(),
-  refreshTokenTtl: z.number().int().min(60).optional(),
-  codeTtl: z.number().int().min(1).max(600).optional(),
-  revocation: z.object({
+    z.custom<RegistrationPolicy>(isFunction),
+  ])),
+  clientIdMetadataDocuments: z.optional(z.boolean()),
+  accessTokenTtl: int(1, 86400),
+  refreshTokenTtl: int(60),
+  codeTtl: int(1, 600),
+  revocation: z.optional(z.strictObject({
     mode: z.enum(["strict", "cached", "stateless"]),
-    ttlMs: z.number().int().min(0).optional(),
-  }).strict().optional(),
-  introspectionClients: z.array(
-    z.object({ clientId: z.string().min(1), clientSecret: z.string().min(16) }),
-  )
-    .optional(),
-  onEvent: z.custom<AuthServerConfig["onEvent"]>((f) => typeof f === "function").optional(),
-  renderConsent: z.custom<AuthServerConfig["renderConsent"]>((f) => typeof f === "function")
-    .optional(),
-  fetch: z.custom<typeof fetch>((f) => typeof f === "function").optional(),
-  now: z.custom<() => number>((f) => typeof f === "function").optional(),
-  quiet: z.boolean().optional(),
-}).strict();
+    ttlMs: int(0),
+  })),
+  introspectionClients: z.optional(z.array(
+    z.object({
+      clientId: z.string().check(z.minLength(1)),
+      clientSecret: z.string().check(z.minLength(16)),
+    }),
+  )),
+  onEvent: fn<AuthServerConfig["onEvent"]>(),
+  renderConsent: fn<AuthServerConfig["renderConsent"]>(),
+  fetch: fn<typeof fetch>(),
+  now: fn<() => number>(),
+  quiet: z.optional(z.boolean()),
+});
 
 /** Thrown by `createAuthServer` for a bad config; the message names the field. */
 export class ConfigError extends Error {
