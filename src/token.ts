@@ -225,10 +225,12 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
   }
   let prepared: Awaited<ReturnType<typeof prepareTokens>> | undefined;
   if (grant) {
-    // Keep the grant alive as long as its newest refresh token.
+    // Keep the grant alive as long as its newest refresh token. Write back a fresh
+    // read, not `grant`: that copy would undo a revocation made since it was read.
+    const fresh = await activeGrant(ctx, grantId);
     await ctx.store.put(
       ["grant", grant.id],
-      grant,
+      fresh,
       now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
     );
     prepared = await prepareTokens(ctx, grant, client, scopes, resource, true);

@@ -11,6 +11,8 @@ import {
   tokensFor,
 } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
+import { memoryStorage } from "../mod.ts";
+import type { Storage } from "../mod.ts";
 
 const RESOURCE_B = "https://files.example.com/mcp";
 
@@ -418,4 +420,41 @@ test("successful token responses are no-store too", async () => {
   const r = await refresh(s, { refresh_token: t.refresh_token, client_id: p.clientId });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("cache-control"), "no-store");
+});
+
+test("a grant revoked while a refresh is in flight stays revoked (no lost revocation)", async () => {
+  const inner = memoryStorage();
+  // The revocation lands right after the refresh read the grant (a concurrent admin call).
+  let afterGrantRead: (() => Promise<unknown>) | undefined;
+  const storage: Storage = {
+    ...inner,
+    async get(key) {
+      const v = await inner.get(key);
+      if (key[0] === "grant" && afterGrantRead) {
+        const f = afterGrantRead;
+        afterGrantRead = undefined;
+        await f();
+      }
+      return v;
+    },
+  };
+  const s = await testServer({ storage });
+  const t = await tokensFor(s);
+  afterGrantRead = () => s.auth.admin.revokeGrants({ clientId: t.client_id });
+  const res = await refresh(s, { refresh_token: t.refresh_token, client_id: t.client_id });
+  assert.equal(afterGrantRead, undefined, "the revocation ran during the refresh");
+  const grants = await s.auth.admin.listGrants({ clientId: t.client_id, includeRevoked: true });
+  assert.equal(grants.length, 1);
+  assert.equal(typeof grants[0].revokedAt, "number", "revocation survived the refresh");
+  if (res.status === 200) {
+    const body = await res.json();
+    assert.equal((await s.auth.verify(body.access_token)).ok, false);
+    await tokenError(
+      await refresh(s, { refresh_token: body.refresh_token, client_id: t.client_id }),
+      400,
+      "invalid_grant",
+    );
+  } else {
+    await tokenError(res, 400, "invalid_grant");
+  }
 });
