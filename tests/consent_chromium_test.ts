@@ -13,6 +13,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 import { createDemoApp } from "../examples/mcp-server/app.ts";
@@ -194,8 +195,9 @@ test("Chromium: sign in, consent page shows client/redirect/scopes/resource, All
     assert.ok(body.includes(demo.mcpUrl), "resource URL is shown");
     assert.ok(body.includes("demo-user"), "signed-in user is shown");
     assert.ok(await page.locator("#deny").isVisible());
-    await mkdir(".tmp", { recursive: true });
-    await page.screenshot({ path: ".tmp/consent.png", fullPage: true });
+    const tmp = fileURLToPath(new URL("../.tmp/", import.meta.url));
+    await mkdir(tmp, { recursive: true });
+    await page.screenshot({ path: tmp + "consent.png", fullPage: true });
 
     const before = callback.hits.length;
     await Promise.all([page.waitForURL(`${callback.origin}/callback?**`), page.click("#approve")]);

@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { EdgeRuntime } from "edge-runtime";
 import { runScenario, SCENARIO_STEPS } from "./e2e/scenario.ts";
@@ -22,6 +23,8 @@ import { probe } from "./support/runtimes/verify_probe.ts";
 import { RESOURCE, testServer, tokensFor } from "./support/flow.ts";
 
 const ORIGIN = "http://localhost:8787";
+/** Scratch directory for the Node bundles (git-ignored). */
+const TMP = fileURLToPath(new URL("../.tmp/e2e/", import.meta.url));
 /** Audit events every passing run must have produced, in whatever runtime. */
 const EXPECTED_EVENTS = [
   "client.registered",
@@ -92,8 +95,8 @@ test("e2e scenario: Deno (in-process, memory storage)", async () => {
 
 test("e2e scenario: Node 20 (esbuild ESM bundle, child process)", async () => {
   const built = await bundle("node_entry.ts", "node");
-  await mkdir(".tmp/e2e", { recursive: true });
-  const file = ".tmp/e2e/node_entry.mjs";
+  await mkdir(TMP, { recursive: true });
+  const file = TMP + "node_entry.mjs";
   await writeFile(file, built.code);
   const t0 = performance.now();
   const run = await runNode(file);
@@ -231,10 +234,10 @@ test("verify.ts alone works in Deno, Node, workerd and edge-runtime", async () =
   const cases = await probeCases();
   assertProbe(await probe(cases), "deno");
 
-  await mkdir(".tmp/e2e", { recursive: true });
-  const input = ".tmp/e2e/verify_cases.json";
+  await mkdir(TMP, { recursive: true });
+  const input = TMP + "verify_cases.json";
   await writeFile(input, JSON.stringify(cases));
-  const nodeFile = ".tmp/e2e/node_verify_entry.mjs";
+  const nodeFile = TMP + "node_verify_entry.mjs";
   await writeFile(nodeFile, (await bundle("node_verify_entry.ts", "node")).code);
   const run = await runNode(nodeFile, [input]);
   assert.equal(run.code, 0, run.stdout + run.stderr);
