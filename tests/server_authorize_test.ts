@@ -411,3 +411,31 @@ test("unsupported methods on /authorize → 405", async () => {
   assert.equal(res.status, 405);
   assert.equal(res.headers.get("allow"), "GET, POST");
 });
+
+test("a consent answered after it expired (10 min) → 400, no grant", async () => {
+  const { s, client } = await setup();
+  const f = await consent(s, client.client_id);
+  s.advance(10 * 60 * 1000 + 1000);
+  await expectErrorPage(await s.form("/authorize", { ...f, decision: "approve" }), 400);
+  assert.equal((await s.auth.admin.listGrants()).length, 0);
+});
+
+test("a consent_id not of the issued shape never reaches storage: 400", async () => {
+  const { s, client } = await setup();
+  const f = await consent(s, client.client_id);
+  for (const id of ["x".repeat(5000), f.consent_id + "A", "../" + f.consent_id.slice(3)]) {
+    await expectErrorPage(
+      await s.form("/authorize", { consent_id: id, csrf: f.csrf, decision: "approve" }),
+      400,
+    );
+  }
+  // The real one is still pending.
+  assert.equal((await s.form("/authorize", { ...f, decision: "approve" })).status, 302);
+});
+
+test("authenticate may return { subject }", async () => {
+  const { s, client } = await setup({ authenticate: () => ({ subject: "carol" }) });
+  const { challenge } = await pkce();
+  await authorize(s, client.client_id, { challenge });
+  assert.equal((await s.auth.admin.listGrants({ subject: "carol" })).length, 1);
+});

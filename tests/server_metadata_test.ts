@@ -1,6 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { expectError, ISSUER, RESOURCE, testServer } from "./support/flow.ts";
+import {
+  consentFields,
+  expectError,
+  ISSUER,
+  pkce,
+  REDIRECT,
+  RESOURCE,
+  testServer,
+} from "./support/flow.ts";
 
 const ENDPOINT_KEYS = [
   "authorization_endpoint",
@@ -169,4 +177,44 @@ test("HEAD on metadata returns headers without a body", async () => {
   const res = await s.call("/.well-known/oauth-authorization-server", { method: "HEAD" });
   assert.equal(res.status, 200);
   assert.equal(await res.text(), "");
+});
+
+test("issuer with a path: the whole flow runs under /t1 and iss is the full issuer", async () => {
+  const issuer = "https://as.example.com/t1";
+  const s = await testServer({ issuer });
+  const reg = await s.call("/t1/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+  });
+  assert.equal(reg.status, 201);
+  const { client_id } = await reg.json();
+  const { verifier, challenge } = await pkce();
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "s1",
+  });
+  await expectError(await s.call("/authorize?" + q), 404, "not_found");
+  const page = await s.call("/t1/authorize?" + q);
+  assert.equal(page.status, 200);
+  const html = await page.text();
+  assert.ok(html.includes(`action="${issuer}/authorize"`));
+  const res = await s.form("/t1/authorize", { ...consentFields(html), decision: "approve" });
+  const loc = new URL(res.headers.get("location")!);
+  assert.equal(loc.searchParams.get("iss"), issuer);
+  const tok = await s.form("/t1/token", {
+    grant_type: "authorization_code",
+    code: loc.searchParams.get("code")!,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id,
+  });
+  assert.equal(tok.status, 200);
+  const { access_token } = await tok.json();
+  const v = await s.auth.verify(access_token);
+  assert.equal(v.ok, true);
 });

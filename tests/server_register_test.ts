@@ -86,6 +86,8 @@ test("redirect URIs: non-loopback http, javascript:, data:, fragment, relative �
     const uri of [
       "http://app.example.com/cb",
       "http://127.0.0.1.nip.io/cb",
+      "http://localhost.evil.example/cb",
+      "javascript://%0aalert(1)",
       "javascript:alert(1)",
       "JavaScript:alert(1)",
       "data:text/html,<script>alert(1)</script>",
@@ -202,6 +204,15 @@ test("registration policy function: true allows, false and throwing refuse with 
   const rejecting = await testServer({ registration: () => Promise.reject(new Error("no")) });
   await expectError(await postJson(rejecting, { redirect_uris: [REDIRECT] }), 403, "access_denied");
   assert.equal((await throwing.auth.admin.listClients()).length, 0);
+});
+
+test("client_name over 200 characters → invalid_client_metadata", async () => {
+  const s = await testServer();
+  await expectError(
+    await postJson(s, { redirect_uris: [REDIRECT], client_name: "n".repeat(201) }),
+    400,
+    "invalid_client_metadata",
+  );
 });
 
 test("GET /register → 405", async () => {

@@ -458,3 +458,28 @@ test("a grant revoked while a refresh is in flight stays revoked (no lost revoca
     await tokenError(res, 400, "invalid_grant");
   }
 });
+
+test("access tokens are audience-bound: verify for another resource refuses them", async () => {
+  const s = await testServer({ resources: [{ resource: RESOURCE }, { resource: RESOURCE_B }] });
+  const c = await register(s);
+  const { code, verifier } = await codeFor(s, c.client_id, { resource: RESOURCE_B });
+  const res = await exchange(s, {
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id: c.client_id,
+  });
+  assert.equal(res.status, 200);
+  const t = await res.json();
+  assert.equal((await s.auth.verify(t.access_token, { resource: RESOURCE_B })).ok, true);
+  const other = await s.auth.verify(t.access_token, { resource: RESOURCE });
+  assert.equal(other.ok, false);
+  if (!other.ok) assert.equal(other.status, 401);
+});
+
+test("a code whose grant was revoked before redemption → invalid_grant", async () => {
+  const s = await testServer();
+  const p = await publicCode(s);
+  assert.equal(await s.auth.admin.revokeGrants({ clientId: p.clientId }), 1);
+  await tokenError(await exchange(s, p.fields), 400, "invalid_grant");
+});
