@@ -121,6 +121,22 @@ const int = (min: number, max?: number) =>
       : z.number().check(z.int(), z.minimum(min), z.maximum(max)),
   );
 
+const B64_32 = /^[A-Za-z0-9_-]{43}$/;
+/** Structural check of a signing JWK (32-byte members), so a typo fails at start, not on first use. */
+function keyShapeOk(k: unknown): boolean {
+  if (typeof k !== "object" || k === null) return false;
+  const j = k as JWK;
+  if (typeof j.kid !== "string" || !j.kid) return false;
+  const members = j.kty === "OKP" && j.crv === "Ed25519"
+    ? [j.x]
+    : j.kty === "EC" && j.crv === "P-256"
+    ? [j.x, j.y]
+    : undefined;
+  if (!members) return false;
+  if (j.d !== undefined) members.push(j.d);
+  return members.every((m) => typeof m === "string" && B64_32.test(m));
+}
+
 const resourceSchema = z.union([
   httpsOrLoopback("resource"),
   z.strictObject({
@@ -151,11 +167,8 @@ const schema = z.strictObject({
   keys: z.optional(
     z.array(
       z.custom<JWK>(
-        (k) =>
-          typeof k === "object" && k !== null && typeof (k as JWK).kid === "string" &&
-          ((k as JWK).kty === "OKP" && (k as JWK).crv === "Ed25519" ||
-            (k as JWK).kty === "EC" && (k as JWK).crv === "P-256"),
-        "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid",
+        keyShapeOk,
+        "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid and 32-byte base64url members",
       ),
     ).check(z.refine(
       (keys) => keys.length > 0 && typeof keys[0].d === "string",

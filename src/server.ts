@@ -238,12 +238,15 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     if (!route) {
       return jsonResponse({ error: "not_found", error_description: "no such endpoint" }, {
         status: 404,
+        headers: CORS,
       });
     }
     if (req.method === "OPTIONS" && route.api) {
       return new Response(null, { status: 204, headers: CORS });
     }
-    const h = route.methods[req.method] ?? (req.method === "HEAD" ? route.methods.GET : undefined);
+    // HEAD only for the static JSON documents: a HEAD on /authorize must not start a consent.
+    const h = route.methods[req.method] ??
+      (req.method === "HEAD" && route.api ? route.methods.GET : undefined);
     if (!h) return methodNotAllowed(Object.keys(route.methods));
     try {
       const res = await h(await ctxOrReset(), req);

@@ -98,8 +98,17 @@ test("bad keys → ConfigError naming keys", async () => {
   assert.deepEqual(md.access_token_signing_alg_values_supported, ["EdDSA"]);
 });
 
+test("a key with short members is refused at start, naming keys", () => {
+  rejects(
+    { ...base, keys: [{ kty: "OKP", crv: "Ed25519", kid: "k", x: "AAAA", d: "AAAA" }] },
+    "keys",
+  );
+});
+
 test("a key that passes the schema but cannot be imported fails requests with a clean server_error", async () => {
-  const broken = { kty: "OKP", crv: "Ed25519", kid: "k", x: "AAAA", d: "AAAA" };
+  // Right shape, but (0, 0) is not a point on P-256: only the import can tell.
+  const zero = "A".repeat(43);
+  const broken = { kty: "EC", crv: "P-256", kid: "k", x: zero, y: zero, d: zero };
   const auth = createAuthServer({ ...base, keys: [broken] });
   const res = await auth.handle(new Request("https://as.example.com/jwks"));
   assert.ok(res.status >= 500, `got ${res.status}`);
