@@ -4,6 +4,7 @@ import type { Store } from "./_store.ts";
 import type { KeySet } from "./keys.ts";
 import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
+import type { GrantRecord } from "./grants.ts";
 
 /** Shared server state. */
 export interface Ctx {
@@ -20,6 +21,12 @@ export interface Ctx {
     jwks: string;
   };
   emit(event: Omit<AuditEvent, "at">): void;
+  /** Revoke a grant and report it (`grant.revoked`, or `token.revoked` for RFC 7009); returns it if it was active. */
+  revoke(
+    grantId: string,
+    reason: string,
+    type?: "grant.revoked" | "token.revoked",
+  ): Promise<GrantRecord | undefined>;
   findClient(id: string): Promise<ClientRecord | undefined>;
   resource(id: string): Resource | undefined;
 }

@@ -10,7 +10,7 @@ import { CORS, readForm } from "./_http.ts";
 import { sha256, timingSafeEqual } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
-import { isTombstone, revokeGrant } from "./grants.ts";
+import { isTombstone } from "./grants.ts";
 import type { AccessClaims, GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 
@@ -65,24 +65,7 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
   const found = await lookupToken(ctx, token);
   // §2.2: unknown, invalid or foreign tokens still get 200.
   if (found?.grant && !found.grant.revokedAt && clientOf(found) === client.client_id) {
-    const now = ctx.config.now();
-    const g = await revokeGrant(
-      ctx.store,
-      found.grant.id,
-      "revoked by client",
-      now,
-      now + ctx.config.refreshTokenTtl * 1000,
-    );
-    if (g) {
-      ctx.emit({
-        type: "token.revoked",
-        subject: g.subject,
-        clientId: g.clientId,
-        scopes: g.scopes,
-        grantId: g.id,
-        reason: found.kind,
-      });
-    }
+    await ctx.revoke(found.grant.id, found.kind, "token.revoked");
   }
   return new Response(null, { status: 200, headers: { "cache-control": "no-store", ...CORS } });
 }

@@ -140,6 +140,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       keys: k,
       endpoints,
       emit: (e) => emit(cfg.onEvent, { ...e, at: cfg.now() }),
+      revoke: revokeAndReport,
       findClient: (id) =>
         findClient(store, id, {
           cimd: cfg.clientIdMetadataDocuments !== false,
@@ -319,12 +320,17 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       (filter.includeRevoked || !g.revokedAt)
     );
   }
-  async function adminRevoke(grantId: string, reason: string): Promise<boolean> {
+  /** The one place a grant is revoked and the audit event emitted. */
+  async function revokeAndReport(
+    grantId: string,
+    reason: string,
+    type: "grant.revoked" | "token.revoked" = "grant.revoked",
+  ): Promise<GrantRecord | undefined> {
     const now = cfg.now();
     const g = await revokeGrant(store, grantId, reason, now, now + cfg.refreshTokenTtl * 1000);
     if (g) {
       emit(cfg.onEvent, {
-        type: "grant.revoked",
+        type,
         at: now,
         subject: g.subject,
         clientId: g.clientId,
@@ -333,8 +339,10 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
         reason,
       });
     }
-    return g !== undefined;
+    return g;
   }
+  const adminRevoke = async (grantId: string, reason: string): Promise<boolean> =>
+    (await revokeAndReport(grantId, reason)) !== undefined;
   const admin: AdminApi = {
     async listClients() {
       return (await store.list<ClientRecord>(["client"])).map((e) => publicClient(e.data));

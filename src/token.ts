@@ -9,7 +9,7 @@ import { CORS, readForm } from "./_http.ts";
 import { pkceMatches, sha256 } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
-import { issueAccessToken, issueRefresh, isTombstone, revokeGrant } from "./grants.ts";
+import { issueAccessToken, issueRefresh, isTombstone } from "./grants.ts";
 import type { CodeRecord, GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 
@@ -101,25 +101,7 @@ async function revokeFor(
   grantId: string,
   reason: string,
 ): Promise<GrantRecord | undefined> {
-  const now = ctx.config.now();
-  const g = await revokeGrant(
-    ctx.store,
-    grantId,
-    reason,
-    now,
-    now + ctx.config.refreshTokenTtl * 1000,
-  );
-  if (g) {
-    ctx.emit({
-      type: "grant.revoked",
-      subject: g.subject,
-      clientId: g.clientId,
-      scopes: g.scopes,
-      grantId: g.id,
-      reason,
-    });
-  }
-  return g ?? await ctx.store.get<GrantRecord>(["grant", grantId]);
+  return await ctx.revoke(grantId, reason) ?? await ctx.store.get<GrantRecord>(["grant", grantId]);
 }
 
 async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, string>) {
