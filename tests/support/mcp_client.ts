@@ -80,7 +80,7 @@ export class TestProvider implements OAuthClientProvider {
     return res;
   }
 
-  private async submit(
+  private submit(
     pageUrl: string,
     html: string,
     extra: Record<string, string>,
