@@ -9,7 +9,6 @@ import { OAuthError } from "./errors.ts";
 import { errorPage, readForm, singleParams } from "./_http.ts";
 import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
 import { redirectUriMatches } from "./clients.ts";
-import type { ClientRecord } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
 import { createGrant, issueCode } from "./grants.ts";
@@ -52,16 +51,6 @@ function subjectOf(r: AuthenticateResult): string | Response | undefined {
     return r.subject;
   }
   return undefined;
-}
-
-/**
- * Scopes a client may request for a resource. A client's registered `scope`
- * (RFC 7591 §2) is deliberately not a ceiling: MCP clients register with the
- * scope of their first challenge and later step up (insufficient_scope)
- * without registering again; the user's consent is the gate.
- */
-function allowedScopes(_client: ClientRecord, resourceScopes: string[]): string[] {
-  return resourceScopes;
 }
 
 /** GET /authorize: validate the request and show the consent page (or the app's login response). */
@@ -131,7 +120,10 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     resource = r.resource;
   }
   const res = ctx.resource(resource)!;
-  const allowed = allowedScopes(client, res.scopes);
+  // A client's registered `scope` (RFC 7591 §2) is deliberately not a ceiling: MCP clients
+  // register with their first challenge's scope and later step up without registering again;
+  // the user's consent is the gate.
+  const allowed = res.scopes;
   const requested = p.get("scope")?.split(" ").filter(Boolean);
   let scopes: string[];
   if (requested && requested.length) {
