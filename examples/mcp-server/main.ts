@@ -22,9 +22,16 @@ if (!key) {
 }
 
 const { handler, mcpUrl } = createDemoApp({ origin, storage: denoKvStorage(kv), keys: [key] });
+// Loopback only (the demo sign-in has no password): IPv4, and IPv6 where available, so
+// clients that resolve `localhost` to ::1 connect too.
 Deno.serve({
   port,
   hostname: "127.0.0.1",
   onListen: () =>
     console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
 }, handler);
+try {
+  Deno.serve({ port, hostname: "::1", onListen: () => {} }, handler);
+} catch {
+  // no IPv6 loopback on this machine
+}
