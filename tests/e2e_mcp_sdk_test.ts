@@ -146,3 +146,32 @@ test("MCP SDK client: 401 → discovery → DCR → PKCE → tools → step-up �
     await demo.close();
   }
 });
+
+test("browser clients: /mcp answers CORS preflight and exposes WWW-Authenticate on the 401", async () => {
+  const demo = await startDemo();
+  try {
+    const pre = await fetch(demo.mcpUrl, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:6274",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, mcp-protocol-version",
+      },
+    });
+    assert.equal(pre.status, 204);
+    await pre.body?.cancel();
+    assert.match(pre.headers.get("access-control-allow-headers")!, /authorization/);
+    const res = await fetch(demo.mcpUrl, {
+      method: "POST",
+      headers: { origin: "http://localhost:6274", "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
+    });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+    assert.equal(res.headers.get("access-control-allow-origin"), "*");
+    assert.match(res.headers.get("access-control-expose-headers")!, /www-authenticate/);
+    assert.match(res.headers.get("www-authenticate")!, /resource_metadata=/);
+  } finally {
+    await demo.close();
+  }
+});

@@ -10,6 +10,15 @@ import type { JWK } from "jose";
 import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./tools.ts";
 import { demoAuthenticate, demoSignIn } from "./demo_login.ts";
 
+const MCP_CORS: Record<string, string> = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+  "access-control-allow-headers":
+    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
+  "access-control-expose-headers": "www-authenticate, mcp-session-id",
+  "access-control-max-age": "86400",
+};
+
 /** Options for {@link createDemoApp}. */
 export interface DemoOptions {
   /** Public origin, e.g. `http://localhost:8787`. */
@@ -56,7 +65,15 @@ export function createDemoApp(
   const handler = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (auth.owns(req)) return auth.handle(req);
-    if (path === "/mcp") return mcp(req);
+    if (path === "/mcp") {
+      // Browser-based MCP clients (e.g. the Inspector in direct mode) need CORS; bearer
+      // tokens are not ambient credentials, so any origin may call.
+      if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: MCP_CORS });
+      const res = await mcp(req);
+      const out = new Response(res.body, res);
+      for (const [k, v] of Object.entries(MCP_CORS)) out.headers.set(k, v);
+      return out;
+    }
     const signIn = await demoSignIn(req);
     if (signIn) return signIn;
     if (path === "/") {
