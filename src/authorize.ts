@@ -181,6 +181,7 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     clientId: client.client_id,
     redirectHost: redirectHostOf(redirectUri),
     scopes,
+    scopeDescriptions: ctx.config.scopeDescriptions ?? {},
     resource: { url: resource, name: res.name },
     warnings,
   };

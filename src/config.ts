@@ -56,6 +56,8 @@ export interface AuthServerConfig {
   defaultScopes?: string[];
   /** Scope → scopes it includes (transitively), for `verify`. */
   scopeHierarchy?: Record<string, string[]>;
+  /** Human-readable descriptions shown on the consent page (`{ "mcp:read": "Read your notes" }`). */
+  scopeDescriptions?: Record<string, string>;
   /** Storage driver. Default: memory (single process only; a warning is printed). */
   storage?: Storage;
   /** Private JWKs (with `kid`); the first one signs, all are published. Public-only JWKs are published but never sign (rotation). Default: an ephemeral Ed25519 key (development only; a warning is printed). */
@@ -156,6 +158,7 @@ const schema = z.strictObject({
   scopes: z.optional(z.array(scopeToken)),
   defaultScopes: z.optional(z.array(scopeToken)),
   scopeHierarchy: z.optional(z.record(z.string(), z.array(z.string()))),
+  scopeDescriptions: z.optional(z.record(z.string(), z.string().check(z.maxLength(500)))),
   storage: z.optional(z.custom<Storage>(
     (s) =>
       typeof s === "object" && s !== null &&

@@ -23,6 +23,8 @@ export interface ConsentPageContext {
   redirectHost: string;
   /** Scopes requested. */
   scopes: string[];
+  /** Descriptions for some or all of `scopes` (from config `scopeDescriptions`). */
+  scopeDescriptions: Record<string, string>;
   /** Resource URL and display name. */
   resource: { url: string; name?: string };
   /** Warnings to show (e.g. a metadata-document client that only redirects to localhost). */
@@ -40,7 +42,10 @@ export function redirectHostOf(uri: string): string {
 
 /** Render the default consent page. */
 export function renderConsentPage(c: ConsentPageContext): Response {
-  const scopes = c.scopes.map((s) => `<li><code>${html(s)}</code></li>`).join("");
+  const scopes = c.scopes.map((s) => {
+    const d = Object.hasOwn(c.scopeDescriptions, s) ? c.scopeDescriptions[s] : undefined;
+    return `<li><code>${html(s)}</code>${d ? ` — ${html(d)}` : ""}</li>`;
+  }).join("");
   const warnings = c.warnings.map((w) => `<p class="warn">${html(w)}</p>`).join("");
   const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -439,3 +439,23 @@ test("authenticate may return { subject }", async () => {
   await authorize(s, client.client_id, { challenge });
   assert.equal((await s.auth.admin.listGrants({ subject: "carol" })).length, 1);
 });
+
+test("consent page shows configured scope descriptions, escaped", async () => {
+  const s = await testServer({
+    scopeDescriptions: { "mcp:read": "Read <your> notes" },
+  });
+  const client = await register(s);
+  const { challenge } = await pkce();
+  const res = await s.call(authorizeQuery({
+    response_type: "code",
+    client_id: client.client_id,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    scope: "mcp:read mcp:write",
+  }));
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  assert.match(html, /<code>mcp:read<\/code> — Read &lt;your&gt; notes/);
+  assert.match(html, /<code>mcp:write<\/code><\/li>/);
+});

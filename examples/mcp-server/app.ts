@@ -44,6 +44,11 @@ export function createDemoApp(
     scopes: ["mcp:read", "mcp:write", "mcp:admin"],
     defaultScopes: ["mcp:read"],
     scopeHierarchy: SCOPE_HIERARCHY,
+    scopeDescriptions: {
+      "mcp:read": "See who you are and use the read-only tools",
+      "mcp:write": "Change things through the MCP tools",
+      "mcp:admin": "Administer the server (includes write and read)",
+    },
     storage: opts.storage,
     keys: opts.keys,
     authenticate: opts.authenticate ?? demoAuthenticate,
