@@ -188,7 +188,10 @@ test("Chromium: sign in, consent page shows client/redirect/scopes/resource, All
     assert.equal(await visibleText(page, "#client-name"), CLIENT_NAME);
     assert.match(await visibleText(page, "#redirect-host"), /^127\.0\.0\.1\b/);
     const scopes = (await page.locator("#scopes li").allTextContents()).map((s) => s.trim());
-    assert.deepEqual(scopes, ["mcp:read", "mcp:write"]);
+    assert.deepEqual(scopes, [
+      "mcp:read — See who you are and use the read-only tools",
+      "mcp:write — Change things through the MCP tools",
+    ]);
     assert.ok(await page.locator("#scopes").isVisible());
     assert.equal(await visibleText(page, "#resource"), "Gatehouse example MCP server");
     const body = await page.locator("body").innerText();
