@@ -6,7 +6,9 @@
  * section and writes the same to bench/RESULTS.md with the date, Deno version and CPU.
  *
  * Sections: verify latency (EdDSA, ES256), token endpoint throughput, cold start + bundle size,
- * peers (not run here; see RESULTS.md).
+ * peers: oauth4webapi's `validateJwtAccessToken` against `createVerifier` (in this process), and
+ * `@cloudflare/workers-oauth-provider` against Gatehouse at the token endpoint inside workerd
+ * (Miniflare, driven from this process; see bench/_peers.ts).
  */
 import { createVerifier } from "../verify.ts";
 import { generateSigningKey, memoryStorage } from "../mod.ts";
@@ -17,6 +19,7 @@ import type { JWK, JWTPayload } from "jose";
 import { type Case, median, ratio, runGroup, table, type Timing, us } from "./_harness.ts";
 import * as flow from "./_flow.ts";
 import { categorize, PROFILE_OPS } from "./_profile_token.ts";
+import { oauth4webapiValidator, runPeerTokenGroup, startPeerWorld } from "./_peers.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const SAMPLES = QUICK ? 5 : 31;
@@ -98,14 +101,19 @@ async function setupAlg(alg: "EdDSA" | "ES256"): Promise<AlgSetup> {
   return { alg, token: t.access_token, claims, pub, servers, signPool };
 }
 
+async function importFloorKey(s: AlgSetup) {
+  const algo = s.alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
+  const params = s.alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", hash: "SHA-256" };
+  const { kty, crv, x, y } = s.pub;
+  const rawKey = await crypto.subtle.importKey("jwk", { kty, crv, x, y }, algo, false, ["verify"]);
+  return { params, rawKey };
+}
+
 const verifyRows: Record<string, Timing[]> = {};
 
 async function verifySection(s: AlgSetup): Promise<void> {
   const { alg, token } = s;
-  const algo = alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", namedCurve: "P-256" };
-  const params = alg === "EdDSA" ? { name: "Ed25519" } : { name: "ECDSA", hash: "SHA-256" };
-  const { kty, crv, x, y } = s.pub;
-  const rawKey = await crypto.subtle.importKey("jwk", { kty, crv, x, y }, algo, false, ["verify"]);
+  const { params, rawKey } = await importFloorKey(s);
   const jws = parseCompactJws(token);
   check(await crypto.subtle.verify(params, rawKey, jws.signature, jws.signingInput), "floor");
 
@@ -200,6 +208,137 @@ async function verifySection(s: AlgSetup): Promise<void> {
 function fmtOps(usPerOp: number): string {
   const ops = 1e6 / usPerOp;
   return ops >= 10000 ? `${Math.round(ops / 1000)}k` : Math.round(ops).toString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer: resource-server verify, oauth4webapi
+// ---------------------------------------------------------------------------------------------
+async function peerVerifySection(s: AlgSetup): Promise<void> {
+  const { alg, token } = s;
+  const { params, rawKey } = await importFloorKey(s);
+  const jws = parseCompactJws(token);
+  const o4w = oauth4webapiValidator(flow.ISSUER, s.pub, alg);
+  const req = new Request(flow.RESOURCE, { headers: { authorization: `Bearer ${token}` } });
+  // Sanity: oauth4webapi accepts Gatehouse's RFC 9068 token, and still checks the audience.
+  const claims = await o4w.validate(req, flow.RESOURCE);
+  check(claims.sub === "alice" && claims.client_id === s.claims.client_id, "oauth4webapi accepts");
+  let wrongAud = false;
+  await o4w.validate(req, "https://other.example.com/mcp").catch(() => (wrongAud = true));
+  check(wrongAud, "oauth4webapi rejects a wrong audience");
+  const verifyOpts = {
+    issuer: flow.ISSUER,
+    audience: flow.RESOURCE,
+    jwks: { keys: [s.pub as never] },
+    algorithms: [alg],
+  };
+  const uncached = createVerifier({ ...verifyOpts, cache: false });
+  const cached = createVerifier(verifyOpts);
+  for (const v of [uncached, cached]) check((await v.verify(req)).ok, `${alg} verify ok`);
+  const cases: Case[] = [
+    {
+      name: "floor: `crypto.subtle.verify`, pre-imported key",
+      op: () => crypto.subtle.verify(params, rawKey, jws.signature, jws.signingInput),
+    },
+    {
+      name: "oauth4webapi `validateJwtAccessToken` (JWKS cache warm)",
+      op: () => o4w.validate(req, flow.RESOURCE),
+    },
+    {
+      name: "Gatehouse `createVerifier`, `cache: false`",
+      op: () => uncached.verify(req),
+    },
+    {
+      name: "Gatehouse `createVerifier`, cached (same token)",
+      op: () => cached.verify(req),
+    },
+  ];
+  const rows = await runGroup(cases, { samples: SAMPLES });
+  check(o4w.fetches() === 1, `oauth4webapi fetched the JWKS once (${o4w.fetches()})`);
+  const floor = rows[0].median;
+  const o4 = rows[1].median;
+  emit(`### ${alg} (floor ${us(floor)} µs/op)`);
+  emit();
+  emit(
+    table(
+      ["case", "median µs/op", "p95 µs/op", "ops/s", "× floor", "× oauth4webapi"],
+      rows.map((r) => [
+        r.name,
+        us(r.median),
+        us(r.p95),
+        fmtOps(r.median),
+        ratio(r.median / floor),
+        ratio(r.median / o4),
+      ]),
+    ),
+  );
+  emit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peer: token endpoint in workerd, @cloudflare/workers-oauth-provider
+// ---------------------------------------------------------------------------------------------
+async function peerTokenSection(): Promise<void> {
+  const world = await startPeerWorld();
+  let r;
+  try {
+    r = await runPeerTokenGroup(world, { samples: QUICK ? 3 : 15, batch: QUICK ? 4 : 10 });
+  } finally {
+    await world.dispose();
+  }
+  const { rows, kv } = r;
+  const floor = rows[0].median;
+  const byName = (prefix: string, who: string) =>
+    rows.find((x) => x.name.startsWith(prefix) && x.name.includes(who))!;
+  const calls = (c: Record<string, number>) =>
+    Object.entries(c).map(([k, n]) => `${n} ${k}`).join(", ") || "—";
+  const storage = (name: string) => {
+    const t = name.includes("CF") ? "cf" : name.includes("workersKv") ? "kv" : "do";
+    return name.startsWith("code") ? calls(kv[t].code) : calls(kv[t].refresh);
+  };
+  const cfRow = (name: string) => byName(name.startsWith("code") ? "code" : "refresh", "CF");
+  emit(
+    "## Peer: token endpoint inside workerd, `@cloudflare/workers-oauth-provider` " +
+      `(dispatch floor ${us(floor)} µs)`,
+  );
+  emit();
+  emit(
+    "One Worker script in Miniflare (workerd), one `OAUTH_KV` namespace, three authorization " +
+      "servers picked by host: the CF provider (`OAuthProvider`, its `defaultHandler` calling " +
+      '`parseAuthRequest` → `completeAuthorization` for "alice"), Gatehouse on ' +
+      "`workersKvStorage` over that KV, and Gatehouse on `durableObjectStorage`. Public client, " +
+      "PKCE S256, `resource` sent; each op is one sequential `mf.dispatchFetch` from this " +
+      `process (batches of ${QUICK ? 4 : 10}, codes minted untimed before each batch). ` +
+      "Local KV and DO are Miniflare's simulators, so absolute times are not production times; " +
+      "the storage-call column is what carries over.",
+  );
+  emit();
+  emit(
+    table(
+      [
+        "case",
+        "median µs/op",
+        "p95 µs/op",
+        "ops/s",
+        "× dispatch floor",
+        "× CF",
+        "× CF, net of floor",
+        "storage calls per op",
+      ],
+      rows.map((x, i) =>
+        i === 0 ? [x.name, us(x.median), us(x.p95), fmtOps(x.median), ratio(1), "—", "—", "—"] : [
+          x.name,
+          us(x.median),
+          us(x.p95),
+          fmtOps(x.median),
+          ratio(x.median / floor),
+          ratio(x.median / cfRow(x.name).median),
+          ratio((x.median - floor) / (cfRow(x.name).median - floor)),
+          storage(x.name),
+        ]
+      ),
+    ),
+  );
+  emit();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -485,14 +624,29 @@ for (const alg of ["EdDSA", "ES256"] as const) await verifySection(await setupAl
 await tokenSection();
 await coldSection();
 
-emit("## Peers");
+emit("## Peer: resource-server verify, oauth4webapi `validateJwtAccessToken`");
 emit();
 emit(
-  "Not run here. `oauth4webapi`, `@cloudflare/workers-oauth-provider`, `oidc-provider` and the " +
-    "other peers in DESIGN.md §1 are not installed in this environment and are not added for the " +
-    "bench, so there is no peer table. The only third-party reference is jose (already a " +
-    "dependency): `jwtVerify` in the verify tables and `SignJWT` in the token table, and a jose " +
-    "verify-only bundle in the size table.",
+  "The same Gatehouse-issued RFC 9068 token (`typ: at+jwt`) and `Request` " +
+    "(`Authorization: Bearer …`) for every row. oauth4webapi gets authorization-server metadata " +
+    "whose `jwks_uri` is served by a local `customFetch` (no network); its JWKS cache is warmed " +
+    "before timing and the bench checks it fetched once. It accepts the token and rejects a " +
+    "wrong audience (checked). oauth4webapi has no verified-token cache, so the cached row is " +
+    "Gatehouse-only.",
+);
+emit();
+for (const alg of ["EdDSA", "ES256"] as const) await peerVerifySection(await setupAlg(alg));
+await peerTokenSection();
+emit(
+  "Functional differences behind the token-endpoint rows: the CF provider issues opaque " +
+    "`user:grant:secret` tokens stored by hash in KV, validated only by the Worker holding that " +
+    "KV (itself, or over a Service Binding) and with no introspection endpoint; it keeps the " +
+    "previous refresh token valid until the new one is used. Gatehouse issues EdDSA-signed " +
+    "RFC 9068 JWTs any resource can verify offline, and its rotation also writes what refresh " +
+    "reuse detection needs (a reused token revokes the grant). On KV neither server's " +
+    "single use is atomic (no compare-and-set); on the Durable Object driver Gatehouse's " +
+    "code redemption and rotation are (`swap`). oidc-provider and the other DESIGN.md §1 peers " +
+    "are not installed and not run.",
 );
 emit();
 const total = (performance.now() - started) / 1000;

@@ -1,0 +1,264 @@
+/**
+ * Bench peers (internal): oauth4webapi's resource-server JWT validation set up to serve its
+ * JWKS locally, and the authorization-server comparison against
+ * `@cloudflare/workers-oauth-provider` inside workerd (Miniflare), both driven from bench/run.ts.
+ */
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { Miniflare } from "miniflare";
+import * as oauth from "oauth4webapi";
+import type { JWK } from "jose";
+import { generateSigningKey } from "../mod.ts";
+import { type Case, runGroup, type Timing } from "./_harness.ts";
+import { pkce, REDIRECT } from "./_flow.ts";
+
+// ---------------------------------------------------------------------------------------------
+// oauth4webapi: validateJwtAccessToken with a local JWKS
+// ---------------------------------------------------------------------------------------------
+
+/** oauth4webapi's RS-side validator for one issuer, its JWKS served by a local `customFetch`. */
+export function oauth4webapiValidator(issuer: string, pub: JWK, alg: string) {
+  const as: oauth.AuthorizationServer = { issuer, jwks_uri: `${issuer}/jwks` };
+  let fetches = 0;
+  const options: oauth.ValidateJWTAccessTokenOptions = {
+    signingAlgorithms: [alg],
+    [oauth.customFetch]: (url: string) => {
+      fetches++;
+      if (url !== as.jwks_uri) throw new Error(`unexpected fetch ${url}`);
+      return Promise.resolve(Response.json({ keys: [pub] }, {
+        headers: { "content-type": "application/jwk-set+json" },
+      }));
+    },
+  };
+  return {
+    /** Validate; throws when oauth4webapi rejects. */
+    validate: (req: Request, audience: string) =>
+      oauth.validateJwtAccessToken(as, req, audience, options),
+    /** How many times the JWKS was fetched (1 once warm: the cache is keyed by `as`). */
+    fetches: () => fetches,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization servers in workerd
+// ---------------------------------------------------------------------------------------------
+
+type Target = "cf" | "kv" | "do";
+const HOST: Record<Target, string> = { cf: "cf.test", kv: "kv.test", do: "do.test" };
+
+async function bundleWorker(): Promise<string> {
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  try {
+    const r = await esbuild.build({
+      entryPoints: [fileURLToPath(new URL("./_peers_worker.ts", import.meta.url))],
+      absWorkingDir: root,
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      mainFields: ["module", "main"],
+      conditions: ["workerd", "worker", "browser"],
+      external: ["cloudflare:workers"],
+      target: "es2022",
+      write: false,
+      logLevel: "silent",
+    });
+    return r.outputFiles[0].text;
+  } finally {
+    await esbuild.stop();
+  }
+}
+
+/** A Miniflare-driven client for the bench worker. */
+export interface PeerWorld {
+  /** A fresh authorization code at `t` for `clientId`. */
+  code(t: Target, clientId: string): Promise<{ code: string; verifier: string }>;
+  /** Register a public client at `t`. */
+  register(t: Target): Promise<string>;
+  /** POST /token; throws unless 200; returns the JSON. */
+  token(t: Target, fields: Record<string, string>): Promise<Record<string, string>>;
+  /** An empty round trip. */
+  noop(): Promise<void>;
+  /** `OAUTH_KV` calls by method since the last call, then reset. */
+  kvCalls(): Promise<Record<string, number>>;
+  /** The resource (audience) at `t`. */
+  resource(t: Target): string;
+  dispose(): Promise<void>;
+}
+
+export async function startPeerWorld(): Promise<PeerWorld> {
+  const script = await bundleWorker();
+  const key = await generateSigningKey("EdDSA");
+  const mf = new Miniflare({
+    modules: true,
+    script,
+    compatibilityDate: "2026-04-01",
+    // global_fetch_strictly_public: what the CF provider asks for (it enables CIMD there).
+    compatibilityFlags: ["nodejs_compat", "global_fetch_strictly_public"],
+    kvNamespaces: ["OAUTH_KV"],
+    durableObjects: { STORE: "GatehouseStorageObject" },
+    bindings: { SIGNING_JWK: JSON.stringify(key) },
+  });
+  await mf.ready;
+  // Miniflare's undici Response, used through the Web `Response` surface only.
+  const fetch = async (url: string, init?: RequestInit): Promise<Response> =>
+    (await mf.dispatchFetch(url, { redirect: "manual", ...init } as never)) as unknown as Response;
+  const must = async (res: Response, status: number, what: string) => {
+    if (res.status !== status) {
+      throw new Error(`${what}: expected ${status}, got ${res.status}: ${await res.text()}`);
+    }
+    return res;
+  };
+  const origin = (t: Target) => `https://${HOST[t]}`;
+  const resource = (t: Target) => `${origin(t)}/mcp`;
+  const form = (t: Target, path: string, fields: Record<string, string>) =>
+    fetch(origin(t) + path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(fields).toString(),
+    });
+  return {
+    resource,
+    async register(t) {
+      const res = await must(
+        await fetch(origin(t) + "/register", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({
+            redirect_uris: [REDIRECT],
+            token_endpoint_auth_method: "none",
+            grant_types: ["authorization_code", "refresh_token"],
+            response_types: ["code"],
+            client_name: "Bench Client",
+          }),
+        }),
+        201,
+        `register ${t}`,
+      );
+      return (await res.json()).client_id;
+    },
+    async code(t, clientId) {
+      const { verifier, challenge } = await pkce();
+      const q = new URLSearchParams({
+        response_type: "code",
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        scope: "mcp:read mcp:write",
+        resource: resource(t),
+        state: "st",
+      });
+      let res = await fetch(`${origin(t)}/authorize?${q}`);
+      if (t !== "cf") {
+        const html = await (await must(res, 200, `authorize ${t}`)).text();
+        const field = (name: string) => {
+          const m = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
+          if (!m) throw new Error(`consent page has no ${name}`);
+          return m[1];
+        };
+        res = await form(t, "/authorize", {
+          consent_id: field("consent_id"),
+          csrf: field("csrf"),
+          decision: "approve",
+        });
+      }
+      await must(res, 302, `authorize ${t}`);
+      await res.arrayBuffer();
+      const loc = new URL(res.headers.get("location")!);
+      const c = loc.searchParams.get("code");
+      if (!c) throw new Error(`no code in ${loc}`);
+      return { code: c, verifier };
+    },
+    async token(t, fields) {
+      const res = await form(t, "/token", fields);
+      if (res.status !== 200) throw new Error(`token ${t} ${res.status}: ${await res.text()}`);
+      return await res.json() as Record<string, string>;
+    },
+    async noop() {
+      const res = await fetch("https://noop.test/");
+      await res.arrayBuffer();
+    },
+    kvCalls: async () =>
+      await (await fetch("https://noop.test/kv")).json() as Record<string, number>,
+    dispose: () => mf.dispose(),
+  };
+}
+
+/** Time code exchange and refresh rotation at each target, interleaved. */
+export async function runPeerTokenGroup(
+  world: PeerWorld,
+  opts: { samples: number; batch: number },
+): Promise<{
+  rows: Timing[];
+  targets: Target[];
+  sanity: Record<Target, Record<string, string>>;
+  kv: Record<Target, { code: Record<string, number>; refresh: Record<string, number> }>;
+}> {
+  const targets: Target[] = ["cf", "kv", "do"];
+  const label: Record<Target, string> = {
+    cf: "CF `workers-oauth-provider` (KV)",
+    kv: "Gatehouse, `workersKvStorage` (same KV)",
+    do: "Gatehouse, `durableObjectStorage`",
+  };
+  const clients = {} as Record<Target, string>;
+  const refresh = {} as Record<Target, string>;
+  const sanity = {} as Record<Target, Record<string, string>>;
+  const codes = {} as Record<Target, { code: string; verifier: string }[]>;
+  const exchange = (t: Target, c: { code: string; verifier: string }) =>
+    world.token(t, {
+      grant_type: "authorization_code",
+      code: c.code,
+      code_verifier: c.verifier,
+      redirect_uri: REDIRECT,
+      client_id: clients[t],
+      resource: world.resource(t),
+    });
+  for (const t of targets) {
+    clients[t] = await world.register(t);
+    const first = await exchange(t, await world.code(t, clients[t]));
+    if (!first.access_token || !first.refresh_token) throw new Error(`${t}: no tokens`);
+    sanity[t] = first;
+    refresh[t] = first.refresh_token;
+  }
+  const cases: Case[] = [{ name: "floor: `dispatchFetch` round trip, empty 204", op: world.noop }];
+  for (const t of targets) {
+    cases.push({
+      name: `code exchange: ${label[t]}`,
+      batch: opts.batch,
+      prepare: async (n) => {
+        codes[t] = [];
+        for (let i = 0; i < n; i++) codes[t].push(await world.code(t, clients[t]));
+      },
+      op: () => exchange(t, codes[t].shift()!),
+    });
+  }
+  for (const t of targets) {
+    cases.push({
+      name: `refresh rotation: ${label[t]}`,
+      batch: opts.batch,
+      op: async () => {
+        const r = await world.token(t, {
+          grant_type: "refresh_token",
+          refresh_token: refresh[t],
+          client_id: clients[t],
+        });
+        refresh[t] = r.refresh_token;
+      },
+    });
+  }
+  const rows = await runGroup(cases, { samples: opts.samples });
+  // KV calls per operation, one of each at a time.
+  const kv = {} as Record<
+    Target,
+    { code: Record<string, number>; refresh: Record<string, number> }
+  >;
+  for (const t of targets) {
+    const c = await world.code(t, clients[t]);
+    await world.kvCalls();
+    await exchange(t, c);
+    const code = await world.kvCalls();
+    await cases.find((k) => k.name === `refresh rotation: ${label[t]}`)!.op(0);
+    kv[t] = { code, refresh: await world.kvCalls() };
+  }
+  return { rows, targets, sanity, kv };
+}
