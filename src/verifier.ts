@@ -13,6 +13,7 @@ import {
   type JwtAlgorithm,
   JwtError,
   parseCompactJws,
+  type PublicJwk,
   SUPPORTED_ALGORITHMS,
   verifySignature,
 } from "./_jwt.ts";
@@ -80,6 +81,8 @@ export interface VerifierOptions {
   audience: string;
   /** Local verification keys. */
   jwks?: JwkSet;
+  /** Local verification keys as a plain array (shorthand for `jwks: { keys }`). */
+  keys?: PublicJwk[];
   /** Remote JWKS URL (e.g. the issuer's `jwks_uri`). */
   jwksUri?: string;
   /** Accepted algorithms (default both). */
@@ -231,8 +234,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   if (typeof options.audience !== "string" || options.audience === "") {
     throw new TypeError("createVerifier: audience is required");
   }
-  if (!options.jwks && !options.jwksUri && !options.introspection) {
-    throw new TypeError("createVerifier: one of jwks, jwksUri or introspection is required");
+  const localJwks = options.jwks ?? (options.keys ? { keys: options.keys } : undefined);
+  if (!localJwks && !options.jwksUri && !options.introspection) {
+    throw new TypeError("createVerifier: one of jwks, keys, jwksUri or introspection is required");
   }
   const algorithms = options.algorithms ?? [...SUPPORTED_ALGORITHMS];
   for (const alg of algorithms) {
@@ -252,9 +256,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const cache = new Map<string, CacheEntry>();
   const revocation = options.revocation;
   const introspection = options.introspection;
-  const hasLocalKeys = Boolean(options.jwks || options.jwksUri);
+  const hasLocalKeys = Boolean(localJwks || options.jwksUri);
   const keys = new KeyStore({
-    jwks: options.jwks,
+    jwks: localJwks,
     jwksUri: options.jwksUri,
     algorithms,
     fetch: doFetch,

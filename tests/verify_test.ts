@@ -92,6 +92,20 @@ async function expectInvalid(token: string, pattern: RegExp, extra: Partial<Veri
 }
 
 describe("accepts valid tokens", () => {
+  it("`keys: [...]` is shorthand for `jwks: { keys }`", async () => {
+    const verifier = createVerifier({
+      issuer: ISSUER,
+      audience: RESOURCE,
+      keys: [ed.publicJwk as never],
+      now: () => T0,
+    });
+    const token = await signToken(ed, {});
+    assert.equal((await verifier.verify(token)).ok, true);
+    assert.throws(
+      () => createVerifier({ issuer: ISSUER, audience: RESOURCE }),
+      /one of jwks, keys, jwksUri or introspection/,
+    );
+  });
   it("EdDSA token from a Request yields VerifiedToken", async () => {
     const { verifier } = setup();
     const token = await signToken(ed, { claims: { scope: "mcp:read mcp:write", jti: "j-1" } });
