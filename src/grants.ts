@@ -23,6 +23,8 @@ export interface GrantRecord {
   resources: string[];
   /** Epoch ms of consent. */
   createdAt: number;
+  /** Epoch ms when the stored record expires (absent on records written before 0.1.0 shipped). */
+  expiresAt?: number;
   /** Epoch ms of revocation, when revoked. */
   revokedAt?: number;
   /** Why it was revoked. */
@@ -65,11 +67,11 @@ export function isTombstone(v: unknown): v is Tombstone {
 /** Create and store a grant. */
 export async function createGrant(
   store: Store,
-  g: Omit<GrantRecord, "id" | "createdAt">,
+  g: Omit<GrantRecord, "id" | "createdAt" | "expiresAt">,
   now: number,
   exp: number,
 ): Promise<GrantRecord> {
-  const grant: GrantRecord = { ...g, id: randomToken(16), createdAt: now };
+  const grant: GrantRecord = { ...g, id: randomToken(16), createdAt: now, expiresAt: exp };
   await store.put(["grant", grant.id], grant, exp);
   return grant;
 }

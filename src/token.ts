@@ -207,14 +207,16 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
   }
   let prepared: Awaited<ReturnType<typeof prepareTokens>> | undefined;
   if (grant) {
-    // Keep the grant alive as long as its newest refresh token. Write back a fresh
-    // read, not `grant`: that copy would undo a revocation made since it was read.
-    const fresh = await activeGrant(ctx, grantId);
-    await ctx.store.put(
-      ["grant", grant.id],
-      fresh,
-      now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
-    );
+    // The grant must outlive the refresh token about to be issued. Extend it only when it
+    // would not (to twice the refresh lifetime), so most rotations write nothing to it: one
+    // write fewer per refresh, and no hot key on stores that limit writes per key. Write
+    // back a fresh read, not `grant`: that copy would undo a revocation made since.
+    const needed = now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000;
+    if ((grant.expiresAt ?? 0) < needed) {
+      const fresh = await activeGrant(ctx, grantId);
+      const expiresAt = now + 2 * ctx.config.refreshTokenTtl * 1000;
+      await ctx.store.put(["grant", grant.id], { ...fresh, expiresAt }, expiresAt);
+    }
     prepared = await prepareTokens(ctx, grant, client, scopes, resource, true);
   }
   const tombstoneExp = isTombstone(current) ? now + ctx.config.refreshTokenTtl * 1000 : current.exp;

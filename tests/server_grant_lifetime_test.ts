@@ -1,0 +1,79 @@
+/**
+ * Grant lifetime across refresh rotation: the grant always outlives the newest
+ * refresh token, and rotation does not rewrite the grant every time (one
+ * write fewer per refresh; no hot key on stores limiting writes per key).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { memoryStorage } from "../storage/memory.ts";
+import type { Storage } from "../storage/mod.ts";
+import { testServer, tokensFor } from "./support/flow.ts";
+
+function countingGrantWrites(inner: Storage): Storage & { grantWrites: () => number } {
+  let writes = 0;
+  return {
+    ...inner,
+    name: "counting",
+    consistency: inner.consistency,
+    get: (k) => inner.get(k),
+    delete: (k) => inner.delete(k),
+    swap: (k, v) => inner.swap(k, v),
+    list: (p, o) => inner.list(p, o),
+    set: (k, v) => {
+      if (k[0] === "grant") writes++;
+      return inner.set(k, v);
+    },
+    grantWrites: () => writes,
+  };
+}
+
+test("refresh rotation extends the grant only when needed, and it outlives the refresh token", async () => {
+  const day = 86_400_000;
+  const storage = countingGrantWrites(memoryStorage());
+  const s = await testServer({ storage, refreshTokenTtl: 10 * 86_400 });
+  let t = await tokensFor(s);
+  assert.equal(storage.grantWrites(), 1, "written once at consent");
+  const refresh = async () => {
+    const res = await s.form("/token", {
+      grant_type: "refresh_token",
+      refresh_token: t.refresh_token,
+      client_id: t.client_id,
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    t = { ...t, ...(await res.json()) };
+  };
+  await refresh(); // first rotation: the grant (10 days) would die before the new token → extended
+  assert.equal(storage.grantWrites(), 2);
+  for (let i = 0; i < 5; i++) await refresh(); // well inside the extension: no grant writes
+  assert.equal(storage.grantWrites(), 2);
+  // Keep refreshing every 9 days for 45 days: the grant never lapses under the refresh token.
+  for (let i = 0; i < 5; i++) {
+    s.advance(9 * day);
+    await refresh();
+    assert.equal((await s.auth.verify(t.access_token)).ok, true, `day ${9 * (i + 1)}`);
+  }
+  assert.ok(storage.grantWrites() < 2 + 5, `extended only when needed (${storage.grantWrites()})`);
+  // Unused for longer than the refresh lifetime: the refresh token is dead.
+  s.advance(11 * day);
+  const dead = await s.form("/token", {
+    grant_type: "refresh_token",
+    refresh_token: t.refresh_token,
+    client_id: t.client_id,
+  });
+  assert.equal(dead.status, 400);
+});
+
+test("a revocation between reading the grant and extending it is not undone", async () => {
+  // Revoke, then refresh with a token issued before: the grant stays revoked.
+  const s = await testServer({ refreshTokenTtl: 3600 });
+  const t = await tokensFor(s);
+  const [grant] = await s.auth.admin.listGrants({ clientId: t.client_id });
+  assert.equal(await s.auth.admin.revokeGrant(grant.id), true);
+  const res = await s.form("/token", {
+    grant_type: "refresh_token",
+    refresh_token: t.refresh_token,
+    client_id: t.client_id,
+  });
+  assert.equal(res.status, 400);
+  assert.equal((await s.auth.admin.listGrants({ clientId: t.client_id })).length, 0);
+});
