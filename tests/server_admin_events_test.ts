@@ -7,6 +7,7 @@ import {
   codeFor,
   pkce,
   REDIRECT,
+  refreshWith,
   register,
   RESOURCE,
   testServer,
@@ -42,11 +43,7 @@ test("revokeClient revokes its grants and deletes it; unknown client → false",
   assert.equal(await s.auth.admin.getClient(a.client_id), undefined);
   assert.equal((await s.auth.verify(a.access_token)).ok, false);
   assert.equal((await s.auth.verify(b.access_token)).ok, true, "other clients untouched");
-  const res = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: a.refresh_token,
-    client_id: a.client_id,
-  });
+  const res = await refreshWith(s, a.refresh_token, a.client_id);
   assert.equal(res.status, 401, "client no longer exists");
   assert.equal((await s.auth.admin.listGrants({ clientId: a.client_id })).length, 0);
   const revoked = await s.auth.admin.listGrants({ clientId: a.client_id, includeRevoked: true });
@@ -103,17 +100,9 @@ test("every event type in src/events.ts is emitted, with subject/clientId/scopes
   // client.registered, authorization.granted, token.issued
   const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
   // token.refreshed, then refresh.reuse_detected + grant.revoked
-  const r1 = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const r1 = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(r1.status, 200);
-  await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  await refreshWith(s, t.refresh_token, t.client_id);
   // code.replay_detected
   const c = await register(s);
   const { code, verifier } = await codeFor(s, c.client_id);
@@ -174,11 +163,7 @@ test("an onEvent that throws or rejects never breaks a request", async () => {
       },
     });
     const t = await tokensFor(s);
-    const r = await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: t.refresh_token,
-      client_id: t.client_id,
-    });
+    const r = await refreshWith(s, t.refresh_token, t.client_id);
     assert.equal(r.status, 200);
     const body = await r.json();
     const rev = await s.form("/revoke", { token: body.refresh_token, client_id: t.client_id });

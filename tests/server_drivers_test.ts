@@ -21,6 +21,7 @@ import {
   authorize,
   pkce,
   REDIRECT,
+  refreshWith,
   register,
   RESOURCE,
   testServer,
@@ -79,11 +80,7 @@ for (const d of drivers) {
       const s = await testServer({ storage: d.make() });
       const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
       assert.equal((await s.auth.verify(t.access_token)).ok, true);
-      const r = await s.form("/token", {
-        grant_type: "refresh_token",
-        refresh_token: t.refresh_token,
-        client_id: t.client_id,
-      });
+      const r = await refreshWith(s, t.refresh_token, t.client_id);
       assert.equal(r.status, 200);
       const rotated = await r.json();
       assert.equal((await s.auth.verify(rotated.access_token)).ok, true);
@@ -91,11 +88,7 @@ for (const d of drivers) {
       const rev = await s.form("/revoke", { token: rotated.access_token, client_id: t.client_id });
       assert.equal(rev.status, 200);
       assert.equal((await s.auth.verify(rotated.access_token)).ok, false);
-      const dead = await s.form("/token", {
-        grant_type: "refresh_token",
-        refresh_token: rotated.refresh_token,
-        client_id: t.client_id,
-      });
+      const dead = await refreshWith(s, rotated.refresh_token, t.client_id);
       assert.equal(dead.status, 400);
       assert.equal((await s.auth.admin.listGrants({ subject: "alice" })).length, 0);
     });
@@ -140,11 +133,7 @@ for (const d of drivers) {
       const t = await tokensFor(s);
       const [a, b] = await Promise.all(
         [0, 1].map(() =>
-          s.form("/token", {
-            grant_type: "refresh_token",
-            refresh_token: t.refresh_token,
-            client_id: t.client_id,
-          })
+          refreshWith(s, t.refresh_token, t.client_id)
             .then(async (res) => ({ status: res.status, body: await res.json() }))
         ),
       );
@@ -156,11 +145,7 @@ for (const d of drivers) {
         assert.ok(s.events.some((e) => e.type === "refresh.reuse_detected"));
         const winner = a.status === 200 ? a : b;
         // Reuse revoked the whole grant: the winner's new refresh token is dead.
-        const next = await s.form("/token", {
-          grant_type: "refresh_token",
-          refresh_token: winner.body.refresh_token,
-          client_id: t.client_id,
-        });
+        const next = await refreshWith(s, winner.body.refresh_token, t.client_id);
         assert.equal(next.status, 400);
       } else {
         console.log(`[observed] ${d.name}: concurrent refresh statuses ${statuses.join(",")}`);
@@ -233,19 +218,11 @@ describe("storage faults", () => {
     const s = await testServer({ storage: store });
     const t = await tokensFor(s);
     store.fail(["swap"]);
-    const fail = await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: t.refresh_token,
-      client_id: t.client_id,
-    });
+    const fail = await refreshWith(s, t.refresh_token, t.client_id);
     assert.equal(fail.status, 503);
     await fail.body?.cancel();
     store.fail(null);
-    const ok = await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: t.refresh_token,
-      client_id: t.client_id,
-    });
+    const ok = await refreshWith(s, t.refresh_token, t.client_id);
     assert.equal(ok.status, 200);
     assert.equal(s.events.filter((e) => e.type === "refresh.reuse_detected").length, 0);
   });

@@ -6,6 +6,7 @@ import {
   ISSUER,
   pkce,
   REDIRECT,
+  refreshWith,
   register,
   RESOURCE,
   testServer,
@@ -76,30 +77,18 @@ test("same-process verify accepts the token, then refuses it after revocation (s
 test("refresh rotates; the old refresh token is then reuse → whole grant revoked", async () => {
   const s = await testServer();
   const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
-  const r1 = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const r1 = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(r1.status, 200);
   const b1 = await r1.json();
   assert.notEqual(b1.refresh_token, t.refresh_token);
   assert.equal(b1.scope, "mcp:read mcp:write");
   // Reuse of the rotated token.
-  const reuse = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const reuse = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(reuse.status, 400);
   assert.equal((await reuse.json()).error, "invalid_grant");
   assert.ok(s.events.some((e) => e.type === "refresh.reuse_detected"));
   // The legitimately rotated token is now dead too, and so is the access token.
-  const next = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: b1.refresh_token,
-    client_id: t.client_id,
-  });
+  const next = await refreshWith(s, b1.refresh_token, t.client_id);
   assert.equal(next.status, 400);
   assert.equal((await s.auth.verify(b1.access_token)).ok, false);
 });

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { memoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/mod.ts";
-import { testServer, tokensFor } from "./support/flow.ts";
+import { refreshWith, testServer, tokensFor } from "./support/flow.ts";
 
 function countingGrantWrites(inner: Storage): Storage & { grantWrites: () => number } {
   let writes = 0;
@@ -34,11 +34,7 @@ test("refresh rotation extends the grant only when needed, and it outlives the r
   let t = await tokensFor(s);
   assert.equal(storage.grantWrites(), 1, "written once at consent");
   const refresh = async () => {
-    const res = await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: t.refresh_token,
-      client_id: t.client_id,
-    });
+    const res = await refreshWith(s, t.refresh_token, t.client_id);
     assert.equal(res.status, 200, await res.clone().text());
     t = { ...t, ...(await res.json()) };
   };
@@ -55,11 +51,7 @@ test("refresh rotation extends the grant only when needed, and it outlives the r
   assert.ok(storage.grantWrites() < 2 + 5, `extended only when needed (${storage.grantWrites()})`);
   // Unused for longer than the refresh lifetime: the refresh token is dead.
   s.advance(11 * day);
-  const dead = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const dead = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(dead.status, 400);
 });
 
@@ -69,11 +61,7 @@ test("a revocation between reading the grant and extending it is not undone", as
   const t = await tokensFor(s);
   const [grant] = await s.auth.admin.listGrants({ clientId: t.client_id });
   assert.equal(await s.auth.admin.revokeGrant(grant.id), true);
-  const res = await s.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const res = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(res.status, 400);
   assert.equal((await s.auth.admin.listGrants({ clientId: t.client_id })).length, 0);
 });

@@ -10,7 +10,7 @@ import type { JWK } from "jose";
 import { generateSigningKey } from "../mod.ts";
 import { createVerifier } from "../verify.ts";
 import { memoryStorage } from "../storage/memory.ts";
-import { ISSUER, RESOURCE, testServer, tokensFor } from "./support/flow.ts";
+import { ISSUER, refreshWith, RESOURCE, testServer, tokensFor } from "./support/flow.ts";
 
 function publicOnly(jwk: JWK): JWK {
   const { d: _d, ...pub } = jwk;
@@ -34,11 +34,7 @@ test("rotation: old-key tokens verify while the old key is published, fail once 
   const fresh = await tokensFor(during);
   assert.equal(decodeProtectedHeader(fresh.access_token).kid, newKey.kid);
   // A refresh on the rotated server returns a token signed by the new key.
-  const r = await during.form("/token", {
-    grant_type: "refresh_token",
-    refresh_token: t.refresh_token,
-    client_id: t.client_id,
-  });
+  const r = await refreshWith(during, t.refresh_token, t.client_id);
   assert.equal(r.status, 200);
   assert.equal(decodeProtectedHeader((await r.json()).access_token).kid, newKey.kid);
 

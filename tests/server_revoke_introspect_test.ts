@@ -6,6 +6,7 @@ import {
   expectError,
   ISSUER,
   REDIRECT,
+  refreshWith,
   register,
   RESOURCE,
   testServer,
@@ -48,11 +49,7 @@ test("revoke an access token → the whole grant is revoked", async () => {
   assert.equal(await grantRevoked(s, t.client_id), true);
   assert.equal((await s.auth.verify(t.access_token)).ok, false);
   await expectError(
-    await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: t.refresh_token,
-      client_id: t.client_id,
-    }),
+    await refreshWith(s, t.refresh_token, t.client_id),
     400,
     "invalid_grant",
   );

@@ -5,6 +5,7 @@ import {
   codeFor,
   expectError,
   REDIRECT,
+  refreshWith,
   register,
   RESOURCE,
   testServer,
@@ -180,11 +181,7 @@ test("replayed code → invalid_grant, the first grant revoked, code.replay_dete
   assert.ok(s.events.some((e) => e.type === "grant.revoked" && e.grantId === ev.grantId));
   // Its refresh token is dead too.
   await tokenError(
-    await s.form("/token", {
-      grant_type: "refresh_token",
-      refresh_token: tokens.refresh_token,
-      client_id: p.clientId,
-    }),
+    await refreshWith(s, tokens.refresh_token, p.clientId),
     400,
     "invalid_grant",
   );

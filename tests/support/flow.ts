@@ -200,3 +200,16 @@ export async function codeFor(
   assert.ok(code, `expected a code, got ${loc.href}`);
   return { code, verifier };
 }
+
+/** POST a refresh_token grant for a public client. */
+export function refreshWith(
+  s: TestServer,
+  refreshToken: string,
+  clientId: string,
+): Promise<Response> {
+  return s.form("/token", {
+    grant_type: "refresh_token",
+    refresh_token: refreshToken,
+    client_id: clientId,
+  });
+}
