@@ -1,8 +1,12 @@
 /** Request parsing and response helpers (internal). */
 import { OAuthError } from "./errors.ts";
+import { BodyError, readBoundedText } from "./_body.ts";
 
 /** Largest request body any endpoint reads. */
 export const MAX_BODY = 64 * 1024;
+
+/** How long a request body may take to arrive, ms (a trickling body is answered 408). */
+export const BODY_TIMEOUT_MS = 10_000;
 
 /** CORS headers for endpoints browser-based clients call directly. */
 export const CORS: Record<string, string> = {
@@ -22,22 +26,19 @@ export function methodNotAllowed(allow: string[]): Response {
 }
 
 async function readText(req: Request): Promise<string> {
-  const len = Number(req.headers.get("content-length") ?? "0");
-  if (len > MAX_BODY) {
-    throw new OAuthError("invalid_request", "request body too large", { status: 413 });
-  }
-  let text: string;
   try {
-    const buf = await req.arrayBuffer();
-    if (buf.byteLength > MAX_BODY) {
+    return await readBoundedText(req, MAX_BODY, { timeoutMs: BODY_TIMEOUT_MS });
+  } catch (e) {
+    if (e instanceof BodyError && e.reason === "too_large") {
       throw new OAuthError("invalid_request", "request body too large", { status: 413 });
     }
-    text = new TextDecoder("utf-8", { fatal: true }).decode(buf);
-  } catch (e) {
-    if (e instanceof OAuthError) throw e;
+    if (e instanceof BodyError && e.reason === "timeout") {
+      throw new OAuthError("invalid_request", "request body was not received in time", {
+        status: 408,
+      });
+    }
     throw new OAuthError("invalid_request", "request body could not be read");
   }
-  return text;
 }
 
 /** Media type of the request without parameters, lowercased. */

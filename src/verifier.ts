@@ -19,6 +19,8 @@ import {
 } from "./_jwt.ts";
 import { challengeResponse } from "./verifier_challenge.ts";
 import { KeyStore } from "./verifier_jwks.ts";
+import { introspectToken } from "./verifier_introspect.ts";
+import { BodyError, readBoundedText } from "./_body.ts";
 import { createScopeChecker, type ScopeHierarchy, splitScopes } from "./verifier_scopes.ts";
 
 export type { JwkSet, JwtAlgorithm, PublicJwk } from "./_jwt.ts";
@@ -71,6 +73,8 @@ export interface IntrospectionOptions {
   clientSecret: string;
   /** Reuse an `active` answer for this long, ms (default 0: ask on every verify). */
   cacheTtlMs?: number;
+  /** Time limit for one introspection call, headers and body, ms (default 5000); past it → 503. */
+  timeoutMs?: number;
 }
 
 /** Options for {@linkcode createVerifier}. */
@@ -101,8 +105,13 @@ export interface VerifierOptions {
   revocation?: RevocationOptions;
   /** RFC 7662 introspection, instead of or in addition to local JWT checks. */
   introspection?: IntrospectionOptions;
-  /** Remote JWKS refresh tuning. */
-  jwksCache?: { cooldownMs?: number; defaultMaxAgeMs?: number; maxMaxAgeMs?: number };
+  /** Remote JWKS refresh tuning; `timeoutMs` bounds one fetch, headers and body (default 5000). */
+  jwksCache?: {
+    cooldownMs?: number;
+    defaultMaxAgeMs?: number;
+    maxMaxAgeMs?: number;
+    timeoutMs?: number;
+  };
   /** fetch implementation (default global fetch). */
   fetch?: typeof fetch;
   /** Clock in ms (default Date.now). */
@@ -201,6 +210,8 @@ interface CacheEntry {
   introspectedAt?: number;
 }
 
+/** Largest form body inspected for a forbidden `access_token` parameter (RFC 6750 §2.2), bytes. */
+const MAX_FORM_BYTES = 64 * 1024;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
 
@@ -266,6 +277,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     cooldownMs: options.jwksCache?.cooldownMs,
     defaultMaxAgeMs: options.jwksCache?.defaultMaxAgeMs,
     maxMaxAgeMs: options.jwksCache?.maxMaxAgeMs,
+    timeoutMs: options.jwksCache?.timeoutMs,
   });
   const counters = { signatureChecks: 0, cacheHits: 0, introspections: 0, revocationChecks: 0 };
 
@@ -321,7 +333,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
       input.body !== null && input.method !== "GET" && input.method !== "HEAD" &&
       type.toLowerCase().startsWith("application/x-www-form-urlencoded")
     ) {
-      const form = new URLSearchParams(await input.clone().text());
+      // Bounded: a form body too large to inspect for a second token is refused, not buffered.
+      let text: string;
+      try {
+        text = await readBoundedText(input.clone(), MAX_FORM_BYTES);
+      } catch (e) {
+        return new Failure(
+          e instanceof BodyError && e.reason === "too_large" ? 413 : 400,
+          "invalid_request",
+          "the form body could not be inspected for an access token",
+        );
+      }
+      const form = new URLSearchParams(text);
       if (form.has("access_token")) {
         return new Failure(
           400,
@@ -440,51 +463,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
   ): Promise<Record<string, unknown> | Failure> => {
     const cfg = introspection as IntrospectionOptions;
     counters.introspections++;
-    let body: unknown;
-    try {
-      // RFC 6749 §2.3.1: form-urlencode id and secret, then base64 (ASCII after encoding).
-      const basic = btoa(
-        `${encodeURIComponent(cfg.clientId)}:${encodeURIComponent(cfg.clientSecret)}`,
-      );
-      const res = await doFetch(cfg.endpoint, {
-        method: "POST",
-        headers: {
-          authorization: `Basic ${basic}`,
-          "content-type": "application/x-www-form-urlencoded",
-          accept: "application/json",
-        },
-        body: new URLSearchParams({ token, token_type_hint: "access_token" }).toString(),
-        redirect: "error",
-      });
-      if (!res.ok) {
-        await res.body?.cancel();
-        return new Failure(503, "invalid_token", "token introspection failed");
-      }
-      body = await res.json();
-    } catch {
-      return new Failure(503, "invalid_token", "token introspection is unavailable");
-    }
-    if (typeof body !== "object" || body === null || Array.isArray(body)) {
-      return new Failure(503, "invalid_token", "token introspection failed");
-    }
-    const info = body as Record<string, unknown>;
-    if (info.active !== true) return new Failure(401, "invalid_token", "token is not active");
-    if (info.iss !== undefined && info.iss !== issuer) {
-      return new Failure(401, "invalid_token", "token was issued by another issuer");
-    }
-    if (info.aud !== undefined) {
-      const auds = Array.isArray(info.aud) ? info.aud : [info.aud];
-      if (!auds.some((a) => typeof a === "string" && canonicalResource(a) === resource)) {
-        return new Failure(401, "invalid_token", "token audience is not this resource");
-      }
-    }
-    if (typeof info.exp !== "number") {
-      return new Failure(401, "invalid_token", "introspection response has no exp");
-    }
-    if (at >= info.exp * 1000 + toleranceMs) {
-      return new Failure(401, "invalid_token", "token expired");
-    }
-    return info;
+    const r = await introspectToken(
+      {
+        ...cfg,
+        fetch: doFetch,
+        issuer,
+        resource,
+        canonical: canonicalResource,
+        toleranceMs,
+      },
+      token,
+      at,
+    );
+    return r.ok ? r.info : new Failure(r.refused, "invalid_token", r.description);
   };
 
   const verifyMiss = async (token: string, at: number): Promise<CacheEntry | Failure> => {

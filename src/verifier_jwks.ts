@@ -12,6 +12,12 @@ import {
   type JwtAlgorithm,
   type VerificationKey,
 } from "./_jwt.ts";
+import { readBoundedJson, untilAborted } from "./_body.ts";
+
+/** Largest JWKS document read, bytes (a set of a few dozen keys fits easily). */
+export const MAX_JWKS_BYTES = 64 * 1024;
+/** Default time limit for one JWKS fetch, headers and body together, ms. */
+export const JWKS_TIMEOUT_MS = 5_000;
 
 /** Options for {@linkcode KeyStore}. */
 export interface KeyStoreOptions {
@@ -31,6 +37,8 @@ export interface KeyStoreOptions {
   defaultMaxAgeMs?: number;
   /** Upper bound on a served max-age, ms (default 86 400 000). */
   maxMaxAgeMs?: number;
+  /** Time limit for one fetch (headers + body), ms (default {@linkcode JWKS_TIMEOUT_MS}). */
+  timeoutMs?: number;
 }
 
 /** The outcome of a key lookup. */
@@ -125,16 +133,24 @@ export class KeyStore {
   }
 
   async #fetch(): Promise<void> {
+    // One deadline for headers and body: a trickling JWKS fails closed (keys unavailable → 503).
+    const timeoutMs = this.#opts.timeoutMs ?? JWKS_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
-      const res = await this.#opts.fetch(this.#opts.jwksUri as string, {
-        headers: { accept: "application/jwk-set+json, application/json" },
-        redirect: "error",
-      });
+      const res = await untilAborted(
+        this.#opts.fetch(this.#opts.jwksUri as string, {
+          headers: { accept: "application/jwk-set+json, application/json" },
+          redirect: "error",
+          signal,
+        }),
+        signal,
+      );
       if (!res.ok) {
         await res.body?.cancel();
         return;
       }
-      const keys = await importSet(await res.json(), this.#opts.algorithms);
+      const set = await readBoundedJson(res, MAX_JWKS_BYTES, { signal });
+      const keys = await importSet(set, this.#opts.algorithms);
       const served = parseMaxAgeMs(res.headers.get("cache-control"));
       const ttl = Math.min(
         Math.max(served ?? this.#opts.defaultMaxAgeMs ?? 600_000, this.#cooldown),
