@@ -21,6 +21,7 @@ export type {
   AuthenticateContext,
   AuthenticateResult,
   AuthServerConfig,
+  IntrospectionClient,
   RegistrationPolicy,
   ResourceConfig,
   RevocationMode,

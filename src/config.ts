@@ -41,6 +41,16 @@ export interface ResourceConfig {
   name?: string;
 }
 
+/** A resource server's credentials for `/introspect` (client_secret_basic). */
+export interface IntrospectionClient {
+  /** Client id the resource server sends in HTTP Basic. */
+  clientId: string;
+  /** Its secret (at least 16 characters). */
+  clientSecret: string;
+  /** The configured resource(s) it may ask about. Required when several resources are configured. */
+  resource?: string | string[];
+}
+
 /** Revocation mode used by the same-process `auth.verify`. */
 export type RevocationMode = "strict" | "cached" | "stateless";
 
@@ -79,8 +89,14 @@ export interface AuthServerConfig {
   codeTtl?: number;
   /** Revocation mode for `auth.verify`. Default `"strict"`. */
   revocation?: { mode: RevocationMode; ttlMs?: number };
-  /** Static credentials allowed to call `/introspect` (in addition to registered confidential clients). */
-  introspectionClients?: { clientId: string; clientSecret: string }[];
+  /**
+   * Resource servers allowed to call `/introspect` (RFC 7662 §4), with the resource(s) each one
+   * serves: they get answers only about access tokens whose audience is one of those resources
+   * (never about refresh tokens). `resource` may be omitted only when exactly one resource is
+   * configured. Registered confidential clients may introspect only their own tokens; every
+   * other question is answered `{ "active": false }`.
+   */
+  introspectionClients?: IntrospectionClient[];
   /** Audit hook; errors it throws are swallowed. */
   onEvent?: (event: AuditEvent) => void | Promise<void>;
   /** Replace the consent page. */
@@ -199,6 +215,7 @@ const schema = z.strictObject({
     z.object({
       clientId: z.string().check(z.minLength(1)),
       clientSecret: z.string().check(z.minLength(16)),
+      resource: z.optional(z.union([z.string(), z.array(z.string())])),
     }),
   )),
   onEvent: fn<AuthServerConfig["onEvent"]>(),
@@ -290,6 +307,20 @@ export function resolveConfig(input: AuthServerConfig): ResolvedConfig {
       `Invalid Gatehouse config at "defaultScopes": "${unknownDefault}" is not in "scopes"`,
     );
   }
+  c.introspectionClients?.forEach((ic, i) => {
+    const at = `Invalid Gatehouse config at "introspectionClients.${i}.resource"`;
+    if (ic.resource === undefined) {
+      if (resources.length !== 1) {
+        throw new ConfigError(`${at}: required when several resources are configured`);
+      }
+      return;
+    }
+    for (const r of typeof ic.resource === "string" ? [ic.resource] : ic.resource) {
+      if (!seen.has(canonicalResource(r))) {
+        throw new ConfigError(`${at}: ${r} is not a configured resource`);
+      }
+    }
+  });
   const issuerUrl = new URL(c.issuer);
   return {
     ...c,

@@ -70,21 +70,36 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
   return new Response(null, { status: 200, headers: { "cache-control": "no-store", ...CORS } });
 }
 
+/** Who is asking `/introspect`: a configured resource server, or a registered client. */
+type Caller =
+  | { kind: "resource_server"; resources: string[] }
+  | { kind: "client"; clientId: string };
+
 async function introspectionCaller(
   ctx: Ctx,
   req: Request,
   form: Map<string, string>,
-): Promise<string> {
+): Promise<Caller> {
   const authz = req.headers.get("authorization");
-  // Statically configured resource-server credentials (client_secret_basic).
-  if (authz && /^basic /i.test(authz) && ctx.config.introspectionClients?.length) {
+  // Configured resource servers (client_secret_basic only).
+  const servers = ctx.config.introspectionClients;
+  if (authz && /^basic /i.test(authz) && servers?.length) {
     try {
       const decoded = atob(authz.slice(6).trim());
       const i = decoded.indexOf(":");
       const id = decodeURIComponent(decoded.slice(0, i));
       const secret = decodeURIComponent(decoded.slice(i + 1));
-      const match = ctx.config.introspectionClients.find((c) => c.clientId === id);
-      if (i > 0 && match && timingSafeEqual(secret, match.clientSecret)) return id;
+      const match = servers.find((c) => c.clientId === id);
+      if (i > 0 && match && timingSafeEqual(secret, match.clientSecret)) {
+        const listed = match.resource === undefined
+          ? ctx.config.resources.map((r) => r.resource)
+          : typeof match.resource === "string"
+          ? [match.resource]
+          : match.resource;
+        const resources = listed.map((r) => ctx.resource(r)?.resource)
+          .filter((r): r is string => r !== undefined);
+        return { kind: "resource_server", resources };
+      }
     } catch {
       // fall through to registered-client authentication
     }
@@ -93,18 +108,28 @@ async function introspectionCaller(
   if (client.token_endpoint_auth_method === "none") {
     throw new OAuthError("invalid_client", "introspection requires a confidential client");
   }
-  return client.client_id;
+  return { kind: "client", clientId: client.client_id };
+}
+
+/**
+ * RFC 7662 §4: may this caller learn about this token? A resource server only about access
+ * tokens for its own resource(s) — never refresh tokens (RFC 6749 §10.4: they are not bearer
+ * credentials for resources); a client only about tokens issued to it.
+ */
+function mayAnswer(caller: Caller, found: Found): boolean {
+  if (caller.kind === "client") return clientOf(found) === caller.clientId;
+  return found.kind === "access_token" && caller.resources.includes(found.claims.aud);
 }
 
 /** POST /introspect (RFC 7662 §2). */
 export async function introspectEndpoint(ctx: Ctx, req: Request): Promise<Response> {
   const form = await readForm(req);
-  await introspectionCaller(ctx, req, form);
+  const caller = await introspectionCaller(ctx, req, form);
   const token = form.get("token");
   if (!token) throw new OAuthError("invalid_request", "token is required");
   const found = await lookupToken(ctx, token);
   const headers = { ...CORS };
-  if (!found || !found.grant || found.grant.revokedAt) {
+  if (!found || !found.grant || found.grant.revokedAt || !mayAnswer(caller, found)) {
     return jsonResponse({ active: false }, { headers });
   }
   if (found.kind === "access_token") {

@@ -90,7 +90,7 @@ interface Fixture {
 async function fixture(storage?: Storage): Promise<Fixture> {
   const s = await testServer({
     ...(storage ? { storage } : {}),
-    introspectionClients: [{ clientId: RS_ID, clientSecret: RS_SECRET }],
+    introspectionClients: [{ clientId: RS_ID, clientSecret: RS_SECRET, resource: RESOURCE }],
     // Client ID Metadata Documents must never touch the network from a fuzz run.
     fetch: () => Promise.resolve(new Response("not json", { status: 200 })),
     resources: [{ resource: RESOURCE, name: "Notes" }, {
