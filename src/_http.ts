@@ -112,11 +112,24 @@ export const HTML_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
 };
 
-/** A minimal HTML error page (never redirects). */
-export function errorPage(status: number, title: string, detail: string): Response {
+/**
+ * A minimal HTML error page (never redirects). `link`, when given, is shown as a plain link
+ * whose text is the destination host (the user decides whether to follow it).
+ */
+export function errorPage(
+  status: number,
+  title: string,
+  detail: string,
+  link?: { href: string; host: string },
+): Response {
+  const linkHtml = link
+    ? `<p>Return to <a id="return" href="${html(link.href)}" rel="noreferrer">${
+      html(link.host)
+    }</a></p>`
+    : "";
   const body =
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${html(title)}</title>` +
     `<meta name="viewport" content="width=device-width"></head><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">` +
-    `<h1>${html(title)}</h1><p>${html(detail)}</p></body></html>`;
+    `<h1>${html(title)}</h1><p>${html(detail)}</p>${linkHtml}</body></html>`;
   return new Response(body, { status, headers: HTML_HEADERS });
 }

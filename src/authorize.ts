@@ -14,6 +14,8 @@ import type { ConsentPageContext } from "./consent_page.ts";
 import { createGrant, issueCode } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
+import type { ClientRecord } from "./clients.ts";
+import { displayText } from "./_display.ts";
 
 const CONSENT_TTL_MS = 10 * 60 * 1000;
 
@@ -42,6 +44,14 @@ function redirectWith(
     status: 302,
     headers: { location: u.href, "cache-control": "no-store" },
   });
+}
+
+/**
+ * Clients anyone could have created — dynamic registration (RFC 7591) or a Client ID Metadata
+ * Document — as opposed to operator-configured ones. Their metadata is self-asserted.
+ */
+export function isSelfRegistered(client: ClientRecord): boolean {
+  return client.source === "dcr" || client.source === "cimd";
 }
 
 function subjectOf(r: AuthenticateResult): string | Response | undefined {
@@ -88,10 +98,21 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
       "The redirect URI is not registered for this application.",
     );
   }
-  // From here on the redirect URI is trusted: errors go back to the client.
+  // The redirect URI is registered, but for a self-registered client (open registration or a
+  // metadata document) anyone could have registered it: until the user has signed in and acted
+  // on the consent page, errors are an HTML page with at most a plain link to the client
+  // (RFC 9700 §4.11.2), never an automatic redirect. Operator-configured clients get the
+  // RFC 6749 §4.1.2.1 redirect.
   const state = p.get("state");
-  const fail = (error: string, description: string) =>
-    redirectWith(ctx, redirectUri!, { error, error_description: description, state });
+  const selfRegistered = isSelfRegistered(client);
+  const fail = (error: string, description: string) => {
+    const res = redirectWith(ctx, redirectUri!, { error, error_description: description, state });
+    if (!selfRegistered) return res;
+    return errorPage(400, "Invalid authorization request", description, {
+      href: res.headers.get("location")!,
+      host: redirectHostOf(redirectUri!),
+    });
+  };
 
   const responseType = p.get("response_type");
   if (!responseType) return fail("invalid_request", "response_type is required");
@@ -177,8 +198,9 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     action: ctx.endpoints.authorization,
     fields: { consent_id: consentId, csrf },
     subject: who,
-    clientName: client.client_name ?? client.client_id,
+    clientName: displayText(client.client_name ?? "") || displayText(client.client_id),
     clientId: client.client_id,
+    selfRegistered,
     redirectHost: redirectHostOf(redirectUri),
     scopes,
     scopeDescriptions: ctx.config.scopeDescriptions ?? {},

@@ -115,13 +115,21 @@ const metadataSchema = z.looseObject({
   grant_types: z.optional(z.array(z.string())),
   response_types: z.optional(z.array(z.string())),
   client_name: maxString(200),
-  client_uri: z.optional(z.url()),
-  logo_uri: z.optional(z.url()),
+  // Self-asserted web-page/image URIs: https only; anything else is dropped (tolerance rule).
+  client_uri: z.optional(z.unknown()),
+  logo_uri: z.optional(z.unknown()),
   scope: maxString(1000),
   contacts: z.optional(z.array(z.string())),
   software_id: maxString(200),
   software_version: maxString(200),
 });
+
+/** An absolute https URL without credentials, else undefined (javascript:, data:, http: … dropped). */
+function httpsOnly(v: unknown): string | undefined {
+  if (typeof v !== "string" || v.length > 2000 || !URL.canParse(v)) return undefined;
+  const u = new URL(v);
+  return u.protocol === "https:" && u.hostname && !u.username && !u.password ? v : undefined;
+}
 
 /** Validate RFC 7591 client metadata; throws invalid_client_metadata / invalid_redirect_uri. */
 export function validateMetadata(raw: Record<string, unknown>, scopesSupported: string[]) {
@@ -164,6 +172,8 @@ export function validateMetadata(raw: Record<string, unknown>, scopesSupported: 
   }
   return {
     ...m,
+    client_uri: httpsOnly(m.client_uri),
+    logo_uri: httpsOnly(m.logo_uri),
     grant_types,
     response_types,
     token_endpoint_auth_method: m.token_endpoint_auth_method ?? "client_secret_basic",

@@ -6,6 +6,7 @@
  */
 import { html, HTML_HEADERS } from "./_http.ts";
 import { isLoopbackHost } from "./config.ts";
+import { displayText } from "./_display.ts";
 
 /** Everything a consent page needs to show and submit. */
 export interface ConsentPageContext {
@@ -29,6 +30,12 @@ export interface ConsentPageContext {
   resource: { url: string; name?: string };
   /** Warnings to show (e.g. a metadata-document client that only redirects to localhost). */
   warnings: string[];
+  /**
+   * True for clients anyone could have created (dynamic registration or a Client ID Metadata
+   * Document): their name is self-asserted, so the page marks them unverified (RFC 7591 §5).
+   * Absent counts as true.
+   */
+  selfRegistered?: boolean;
 }
 
 /** Describe where a redirect URI sends the user: its host, or its scheme for private-use URIs. */
@@ -47,22 +54,32 @@ export function renderConsentPage(c: ConsentPageContext): Response {
     return `<li><code>${html(s)}</code>${d ? ` — ${html(d)}` : ""}</li>`;
   }).join("");
   const warnings = c.warnings.map((w) => `<p class="warn">${html(w)}</p>`).join("");
+  // Self-asserted names are shown without invisible or direction-changing characters.
+  const name = displayText(c.clientName) || displayText(c.clientId) || "(unnamed application)";
+  const unverified = c.selfRegistered !== false;
+  const badge = unverified
+    ? `<p class="warn" id="unverified"><strong>Unverified application.</strong> The name above was ` +
+      `chosen by whoever registered it; this server has not checked who they are. Only continue ` +
+      `if you started this from an application you trust.</p>`
+    : "";
   const body = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Authorize ${html(c.clientName)}</title>
+<title>Authorize ${html(name)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
 .warn{background:#fff3cd;padding:.5rem;border-radius:4px}button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem}
+.dest{font-size:1.15rem;border:2px solid #333;padding:.5rem;border-radius:4px}
 code{background:#f2f2f2;padding:0 .25rem;border-radius:3px}</style></head>
 <body>
-<h1>Authorize <span id="client-name">${html(c.clientName)}</span>?</h1>
+<h1>Authorize <span id="client-name">${html(name)}</span>?</h1>
+${badge}
+<p class="dest">After you decide you will be sent to <strong id="redirect-host">${
+    html(c.redirectHost)
+  }</strong>.</p>
 <p>Signed in as <strong>${html(c.subject)}</strong>.</p>
-<p><strong>${html(c.clientName)}</strong> wants access to
+<p><strong>${html(name)}</strong> wants access to
 <strong id="resource">${html(c.resource.name ?? c.resource.url)}</strong>
 (<code>${html(c.resource.url)}</code>) with these permissions:</p>
 <ul id="scopes">${scopes}</ul>
-<p>After you decide you will be sent to <strong id="redirect-host">${
-    html(c.redirectHost)
-  }</strong>.</p>
 ${warnings}
 <form method="post" action="${html(c.action)}">
 <input type="hidden" name="consent_id" value="${html(c.fields.consent_id)}">

@@ -43,10 +43,21 @@ async function expectErrorPage(res: Response, status: number): Promise<string> {
   return body;
 }
 
-/** A redirect back to the client with an error; carries state and iss. */
-function expectErrorRedirect(res: Response, error: string, state: string | null = "st-9"): URL {
-  assert.equal(res.status, 302, `expected redirect, got ${res.status}`);
-  const loc = new URL(res.headers.get("location")!);
+/**
+ * The error for a self-registered client before the user acted (RFC 9700 §4.11.2): an HTML
+ * 400 page, never a redirect, with one plain link whose text is the client's host and whose
+ * target is the RFC 6749 §4.1.2.1 error response (error, state, iss).
+ */
+async function expectLinkedErrorPage(
+  res: Response,
+  error: string,
+  state: string | null = "st-9",
+): Promise<URL> {
+  const body = await expectErrorPage(res, 400);
+  const links = [...body.matchAll(/<a [^>]*href="([^"]*)"[^>]*>([^<]*)<\/a>/g)];
+  assert.equal(links.length, 1, body);
+  const loc = new URL(links[0][1].replaceAll("&amp;", "&"));
+  assert.equal(links[0][2], "127.0.0.1 (this computer)", "the link shows the destination host");
   assert.equal(loc.origin + loc.pathname, new URL(REDIRECT).origin + new URL(REDIRECT).pathname);
   assert.equal(loc.searchParams.get("error"), error, loc.href);
   assert.equal(typeof loc.searchParams.get("error_description"), "string");
@@ -130,43 +141,55 @@ test("loopback redirect with another port matches (RFC 8252 §7.3); non-loopback
   await expectErrorPage(await s.call(q("https://127.0.0.1:33418/callback")), 400);
 });
 
-test("response_type missing or other → redirect with error, state and iss", async () => {
+test("response_type missing or other → error page linking to the client (error, state, iss)", async () => {
   const { s, params } = await setup();
-  expectErrorRedirect(await s.call(params({ response_type: undefined })), "invalid_request");
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
+    await s.call(params({ response_type: undefined })),
+    "invalid_request",
+  );
+  await expectLinkedErrorPage(
     await s.call(params({ response_type: "token" })),
     "unsupported_response_type",
   );
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
     await s.call(params({ response_type: "code id_token" })),
     "unsupported_response_type",
   );
   // Without state, the redirect simply has none.
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
     await s.call(params({ response_type: "token", state: undefined })),
     "unsupported_response_type",
     null,
   );
 });
 
-test("PKCE: missing, plain, unknown method, malformed challenge → invalid_request redirect", async () => {
+test("PKCE: missing, plain, unknown method, malformed challenge → invalid_request (page, no redirect)", async () => {
   const { s, params, challenge } = await setup();
-  expectErrorRedirect(await s.call(params({ code_challenge: undefined })), "invalid_request");
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
+    await s.call(params({ code_challenge: undefined })),
+    "invalid_request",
+  );
+  await expectLinkedErrorPage(
     await s.call(params({ code_challenge_method: undefined })),
     "invalid_request",
   );
-  expectErrorRedirect(await s.call(params({ code_challenge_method: "plain" })), "invalid_request");
-  expectErrorRedirect(await s.call(params({ code_challenge_method: "s256" })), "invalid_request");
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
+    await s.call(params({ code_challenge_method: "plain" })),
+    "invalid_request",
+  );
+  await expectLinkedErrorPage(
+    await s.call(params({ code_challenge_method: "s256" })),
+    "invalid_request",
+  );
+  await expectLinkedErrorPage(
     await s.call(params({ code_challenge: challenge.slice(0, 42) })),
     "invalid_request",
   );
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
     await s.call(params({ code_challenge: challenge.slice(0, 42) + "=" })),
     "invalid_request",
   );
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
     await s.call(params({ code_challenge: challenge + "A" })),
     "invalid_request",
   );
@@ -174,16 +197,19 @@ test("PKCE: missing, plain, unknown method, malformed challenge → invalid_requ
 
 test("resource: unknown → invalid_target; absent with one resource → defaulted", async () => {
   const { s, params, client } = await setup();
-  expectErrorRedirect(
+  await expectLinkedErrorPage(
     await s.call(params({ resource: "https://other.example.com/mcp" })),
     "invalid_target",
   );
-  expectErrorRedirect(await s.call(params({ resource: "not a url" })), "invalid_target");
+  await expectLinkedErrorPage(await s.call(params({ resource: "not a url" })), "invalid_target");
   // RFC 8707 §2: a resource with a fragment is invalid, even if it is otherwise known.
-  expectErrorRedirect(await s.call(params({ resource: RESOURCE + "#frag" })), "invalid_target");
+  await expectLinkedErrorPage(
+    await s.call(params({ resource: RESOURCE + "#frag" })),
+    "invalid_target",
+  );
   const twice = params({}) + "&resource=" + encodeURIComponent(RESOURCE) + "&resource=" +
     encodeURIComponent(RESOURCE);
-  expectErrorRedirect(await s.call(twice), "invalid_target");
+  await expectLinkedErrorPage(await s.call(twice), "invalid_target");
   const page = await s.call(params({}));
   assert.equal(page.status, 200);
   const html = await page.text();
@@ -198,7 +224,7 @@ test("two resources configured and resource absent → invalid_target; each can 
   const { s, params } = await setup({
     resources: [{ resource: RESOURCE, name: "Notes" }, { resource: RESOURCE_B, name: "Files" }],
   });
-  expectErrorRedirect(await s.call(params({})), "invalid_target");
+  await expectLinkedErrorPage(await s.call(params({})), "invalid_target");
   const a = await s.call(params({ resource: RESOURCE_B }));
   assert.equal(a.status, 200);
   assert.ok((await a.text()).includes("Files"));
@@ -208,9 +234,9 @@ test("scope outside the resource's scopes → invalid_scope", async () => {
   const { s, params } = await setup({
     resources: [{ resource: RESOURCE, scopes: ["mcp:read"] }],
   });
-  expectErrorRedirect(await s.call(params({ scope: "mcp:write" })), "invalid_scope");
-  expectErrorRedirect(await s.call(params({ scope: "mcp:read unknown" })), "invalid_scope");
-  expectErrorRedirect(await s.call(params({ scope: "offline_access" })), "invalid_scope");
+  await expectLinkedErrorPage(await s.call(params({ scope: "mcp:write" })), "invalid_scope");
+  await expectLinkedErrorPage(await s.call(params({ scope: "mcp:read unknown" })), "invalid_scope");
+  await expectLinkedErrorPage(await s.call(params({ scope: "offline_access" })), "invalid_scope");
   assert.equal((await s.call(params({ scope: "mcp:read" }))).status, 200);
 });
 
@@ -231,8 +257,8 @@ test("client registered with a scope: step-up within the resource's scopes, noth
       scope,
       state: "st-9",
     });
-  expectErrorRedirect(await s.call(q("mcp:read mcp:admin")), "invalid_scope");
-  expectErrorRedirect(await s.call(q("mcp:admin")), "invalid_scope");
+  await expectLinkedErrorPage(await s.call(q("mcp:read mcp:admin")), "invalid_scope");
+  await expectLinkedErrorPage(await s.call(q("mcp:admin")), "invalid_scope");
   const page = await s.call(q("mcp:read mcp:write"));
   assert.equal(page.status, 200);
   assert.ok((await page.text()).includes("mcp:write"));
@@ -253,7 +279,7 @@ test("defaultScopes outside what the resource offers → invalid_scope", async (
     code_challenge_method: "S256",
     state: "st-9",
   }));
-  expectErrorRedirect(res, "invalid_scope");
+  await expectLinkedErrorPage(res, "invalid_scope");
 });
 
 test("authenticate hook returning a Response is passed through; a throwing hook → error page", async () => {
@@ -279,9 +305,9 @@ test("authenticate hook returning a Response is passed through; a throwing hook 
   const rp = await expectErrorPage(await r.s.call(r.params({})), 500);
   assert.ok(!rp.includes("TypeError"));
   assert.ok(!rp.includes('"error"'), "not a JSON error");
-  // A hook that yields no subject → access_denied back to the client.
+  // A hook that yields no subject → access_denied, as a page (the user has not acted yet).
   const none = await setup({ authenticate: () => "" });
-  expectErrorRedirect(await none.s.call(none.params({})), "access_denied");
+  await expectLinkedErrorPage(await none.s.call(none.params({})), "access_denied");
 });
 
 test("consent page: client name, redirect host, scopes, resource; CSP + X-Frame-Options; XSS escaped", async () => {
@@ -383,7 +409,14 @@ test("deny → redirect error=access_denied with state and iss, and an authoriza
   const { s, client } = await setup();
   const f = await consent(s, client.client_id, "deny-state");
   const res = await s.form("/authorize", { ...f, decision: "deny" });
-  expectErrorRedirect(res, "access_denied", "deny-state");
+  // After the user acted, the access_denied redirect is right (RFC 6749 §4.1.2.1).
+  assert.equal(res.status, 302);
+  const loc = new URL(res.headers.get("location")!);
+  assert.equal(loc.origin + loc.pathname, new URL(REDIRECT).origin + new URL(REDIRECT).pathname);
+  assert.equal(loc.searchParams.get("error"), "access_denied");
+  assert.equal(loc.searchParams.get("state"), "deny-state");
+  assert.equal(loc.searchParams.get("iss"), ISSUER);
+  assert.equal(loc.searchParams.get("code"), null);
   const ev = s.events.find((e) => e.type === "authorization.denied");
   assert.ok(ev);
   assert.equal(ev.subject, "alice");

@@ -155,7 +155,6 @@ test("unsupported grant_types, response_types, auth method, unknown scope → in
       { scope: "mcp:read mcp:root" },
       { scope: 42 },
       { client_name: 7 },
-      { client_uri: "not a url" },
     ]
   ) {
     const body = await expectError(
