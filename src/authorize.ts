@@ -217,7 +217,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     form = await readForm(req);
   } catch (e) {
     return errorPage(
-      400,
+      e instanceof OAuthError ? e.status : 400,
       "Invalid consent submission",
       e instanceof OAuthError ? e.message : "unreadable form",
     );
