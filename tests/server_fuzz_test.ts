@@ -1,11 +1,18 @@
 /**
  * Property-based fuzzing of every endpoint, in process through `auth.handle`:
  * arbitrary methods, paths, query strings, headers and bodies (random, and
- * built from the real parameter names with valid-looking values). The server
- * must never answer 5xx, never leak a stack trace, answer JSON errors on its
- * JSON endpoints, and keep working for a normal flow afterwards.
+ * valid requests with each field kept, replaced, dropped or repeated). The
+ * server must never answer 5xx, never leak a stack trace, answer the right
+ * error shape (RFC 6749 §5.2 JSON on JSON endpoints, an HTML page on
+ * /authorize — never an automatic redirect for these self-registered clients
+ * before the user acted — and an RFC 6750 challenge on the resource side),
+ * leave the stored state (clients, grants, codes, refresh tokens, consents)
+ * unchanged after every refused request, and keep working afterwards.
+ *
+ * `deno test` runs 200 cases per property; `npm run fuzz` sets
+ * GATEHOUSE_FUZZ_RUNS=10000.
  */
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { decodeJwt } from "jose";
@@ -24,8 +31,55 @@ import {
 import type { TestServer } from "./support/flow.ts";
 import type { Storage } from "../mod.ts";
 import { denoKvStorage } from "../storage/deno_kv.ts";
+import { memoryStorage } from "../storage/memory.ts";
 
-const RUNS = 200;
+/** Key prefixes that hold security state; caches and counters (e.g. CIMD, rate limits) are not. */
+const STATE = new Set(["client", "grant", "code", "refresh", "consent"]);
+
+/**
+ * Wrap a driver so every write records, on first touch per request, the value it replaced:
+ * after a request, `changes()` lists the state keys whose stored value differs.
+ */
+function journaled(inner: Storage) {
+  let before = new Map<string, { key: string[]; value: unknown }>();
+  const remember = async (key: unknown) => {
+    if (!Array.isArray(key) || !STATE.has(String(key[0]))) return;
+    const id = JSON.stringify(key);
+    if (!before.has(id)) before.set(id, { key: key as string[], value: await inner.get(key) });
+  };
+  const driver = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function" || prop === "get" || prop === "list") {
+        return typeof v === "function" ? v.bind(target) : v;
+      }
+      return async (...args: unknown[]) => {
+        await remember(args[0]);
+        return await v.apply(target, args);
+      };
+    },
+  });
+  return {
+    driver,
+    begin() {
+      before = new Map();
+    },
+    async changes(): Promise<{ key: string[]; before: unknown; after: unknown }[]> {
+      const out = [];
+      for (const { key, value } of before.values()) {
+        const after = await inner.get(key);
+        if (JSON.stringify(after) !== JSON.stringify(value)) {
+          out.push({ key, before: value, after });
+        }
+      }
+      return out;
+    },
+  };
+}
+
+const RUNS = Number(Deno.env.get("GATEHOUSE_FUZZ_RUNS") ?? "200");
+/** Cases run per property, reported at the end of a fuzz run. */
+const ran = new Map<string, number>();
 const RS_ID = "rs-introspector";
 const RS_SECRET = "rs-introspector-secret-0123456789";
 
@@ -79,6 +133,9 @@ const ENDPOINTS = [
 
 interface Fixture {
   s: TestServer;
+  journal: ReturnType<typeof journaled>;
+  /** State changes seen on accepted requests (proves the journal sees writes at all). */
+  accepted: { writes: number };
   values: string[];
   publicId: string;
   confId: string;
@@ -88,8 +145,9 @@ interface Fixture {
 }
 
 async function fixture(storage?: Storage): Promise<Fixture> {
+  const journal = journaled(storage ?? memoryStorage());
   const s = await testServer({
-    ...(storage ? { storage } : {}),
+    storage: journal.driver,
     introspectionClients: [{ clientId: RS_ID, clientSecret: RS_SECRET, resource: RESOURCE }],
     // Client ID Metadata Documents must never touch the network from a fuzz run.
     fetch: () => Promise.resolve(new Response("not json", { status: 200 })),
@@ -192,6 +250,8 @@ async function fixture(storage?: Storage): Promise<Fixture> {
   };
   return {
     s,
+    journal,
+    accepted: { writes: 0 },
     values,
     publicId: pub.client_id,
     confId: conf.client_id,
@@ -403,9 +463,26 @@ function build(r: Req): Request | undefined {
 
 const STACK = /\n\s+at \S|\bat \S+ \(?(file|ext|node):|\.ts:\d+:\d+/;
 
-async function check(f: Fixture, r: Req): Promise<void> {
+/**
+ * A refused request changed nothing, except the two documented security reactions: a replayed
+ * code or reused refresh token revokes its grant (RFC 9700 §4.14.2), and a consent form
+ * submission consumes the pending consent (single use) even when refused.
+ */
+async function assertStateUnchanged(f: Fixture, method: string, path: string, where: string) {
+  for (const c of await f.journal.changes()) {
+    const after = (c.after as { data?: Record<string, unknown> } | undefined)?.data;
+    const grantRevoked = c.key[0] === "grant" && typeof after?.revokedAt === "number";
+    const consentUsed = c.key[0] === "consent" && method === "POST" && path === "/authorize" &&
+      after?.used === true;
+    assert.ok(grantRevoked || consentUsed, `refused request changed ${c.key[0]}: ${where}`);
+  }
+}
+
+async function check(f: Fixture, r: Req, name = "fuzz"): Promise<void> {
   const req = build(r);
   fc.pre(req !== undefined);
+  ran.set(name, (ran.get(name) ?? 0) + 1);
+  f.journal.begin();
   const res = await f.s.auth.handle(req!);
   const text = await res.text();
   const where = `${r.method} ${r.path}?${r.query.slice(0, 80)} → ${res.status} ${
@@ -422,17 +499,33 @@ async function check(f: Fixture, r: Req): Promise<void> {
     assert.equal(typeof body.error, "string", where);
     assert.equal(typeof body.error_description, "string", where);
   }
+  if (res.status >= 400 && !api && r.method !== "HEAD") {
+    if (res.status === 405) assert.match(res.headers.get("content-type") ?? "", /json/, where);
+    else assert.match(res.headers.get("content-type") ?? "", /^text\/html/, where);
+  }
   if (path === "/token" && r.method === "POST") {
     assert.equal(res.headers.get("cache-control"), "no-store", where);
   }
+  let refusedRedirect = false;
   if (path === "/authorize" && res.status === 302) {
+    // Every fixture client is self-registered: only the consent form's answer may redirect.
+    assert.equal(r.method, "POST", `no automatic redirect before the user acted: ${where}`);
     const loc = new URL(res.headers.get("location")!);
     assert.equal(loc.searchParams.get("iss"), ISSUER, where);
     assert.ok(
       loc.href.startsWith("http://127.0.0.1:"),
       `redirect only to a registered URI: ${where}`,
     );
+    assert.ok(
+      loc.searchParams.has("code") || loc.searchParams.get("error") === "access_denied",
+      where,
+    );
+    refusedRedirect = loc.searchParams.has("error");
   }
+  const refused = res.status >= 400 || refusedRedirect || path === "/introspect" ||
+    ["HEAD", "OPTIONS", "GET"].includes(r.method) && path !== "/authorize";
+  if (refused) await assertStateUnchanged(f, r.method, path, where);
+  else f.accepted.writes += (await f.journal.changes()).length;
 }
 
 /** After fuzzing, the normal flow still works on the same server and the fixture clients survive. */
@@ -460,9 +553,13 @@ for (const endpoint of ENDPOINTS) {
       { weight: 8, arbitrary: fc.constant(endpoint) },
       { weight: 1, arbitrary: fc.constant(endpoint + "/") },
     );
-    await fc.assert(fc.asyncProperty(requestArb(f, endpoint, path), (r) => check(f, r)), {
-      numRuns: RUNS,
-    });
+    await fc.assert(
+      fc.asyncProperty(requestArb(f, endpoint, path), (r) => check(f, r, endpoint)),
+      { numRuns: RUNS },
+    );
+    if (["/register", "/authorize", "/token", "/revoke"].includes(endpoint)) {
+      assert.ok(f.accepted.writes > 0, "the state journal saw the accepted requests' writes");
+    }
     await stillWorks(f);
   });
 }
@@ -476,7 +573,7 @@ test("fuzz arbitrary paths: unknown paths are 404 JSON, nothing 5xx", async () =
     fc.constantFrom(...ENDPOINTS).map((e) => e.toUpperCase()),
     fc.constantFrom("//token", "/./token", "/%2e%2e/token", "/.well-known/", "/t1/token"),
   );
-  await fc.assert(fc.asyncProperty(requestArb(f, "", path), (r) => check(f, r)), {
+  await fc.assert(fc.asyncProperty(requestArb(f, "", path), (r) => check(f, r, "(any path)")), {
     numRuns: RUNS,
   });
   await stillWorks(f);
@@ -567,11 +664,81 @@ test("fuzz every endpoint on the Deno KV driver: hostile sizes never reach a sto
       body: undefined,
     }));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(arb, targeted, authorizeGet), (r) => check(f, r)),
+      fc.asyncProperty(fc.oneof(arb, targeted, authorizeGet), (r) => check(f, r, "(deno kv)")),
       { numRuns: RUNS },
     );
     await stillWorks(f);
   } finally {
     kv.close();
+  }
+});
+
+test("fuzz the resource side (auth.verify): ok, or an RFC 6750 challenge; never a throw or a write", async () => {
+  const f = await fixture();
+  const token = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom(...f.values) },
+    { weight: 1, arbitrary: ascii(60) },
+    { weight: 1, arbitrary: fc.constantFrom(...f.values).map((v) => v.slice(0, -3) + "AAA") },
+  );
+  const authz = fc.oneof(
+    { weight: 6, arbitrary: token.map((t) => "Bearer " + t) },
+    { weight: 1, arbitrary: token.map((t) => "bearer  " + t) },
+    { weight: 1, arbitrary: token.map((t) => "Basic " + t) },
+    { weight: 1, arbitrary: ascii(40) },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  );
+  const arb = fc.record({
+    authorization: authz,
+    method: fc.constantFrom("GET", "POST", "DELETE"),
+    query: fc.oneof(fc.constant(""), queryArb(f.values)),
+    form: fc.option(pairsArb(f.values), { nil: undefined }),
+    scopes: fc.subarray(["mcp:read", "mcp:write", "mcp:admin", "offline_access"]),
+  });
+  await fc.assert(
+    fc.asyncProperty(arb, async (x) => {
+      const headers: Record<string, string> = {};
+      if (x.authorization !== undefined) headers.authorization = x.authorization;
+      let req: Request;
+      try {
+        if (x.form && x.method !== "GET") {
+          headers["content-type"] = "application/x-www-form-urlencoded";
+        }
+        req = new Request(RESOURCE + (x.query ? "?" + x.query : ""), {
+          method: x.method,
+          headers,
+          body: x.form && x.method !== "GET" ? new URLSearchParams(x.form).toString() : undefined,
+        });
+      } catch {
+        fc.pre(false);
+        return;
+      }
+      ran.set("(resource side)", (ran.get("(resource side)") ?? 0) + 1);
+      f.journal.begin();
+      const r = await f.s.auth.verify(req, { resource: RESOURCE, scopes: x.scopes });
+      assert.deepEqual(await f.journal.changes(), [], "verify never writes");
+      if (r.ok) return;
+      const where = `${x.method} ${x.authorization?.slice(0, 60)} → ${r.status}`;
+      assert.ok([400, 401, 403].includes(r.status), where);
+      const challenge = r.response.headers.get("www-authenticate") ?? "";
+      assert.match(challenge, /^Bearer /, where);
+      assert.match(
+        challenge,
+        /resource_metadata="https:\/\/mcp\.example\.com\/\.well-known\//,
+        where,
+      );
+      assert.equal(r.response.headers.get("cache-control"), "no-store", where);
+      if (r.status === 403) assert.match(challenge, /error="insufficient_scope"/, where);
+      const text = await r.response.text();
+      assert.doesNotMatch(text, STACK, where);
+    }),
+    { numRuns: RUNS },
+  );
+  await stillWorks(f);
+});
+
+after(() => {
+  if (RUNS > 200) {
+    console.log(`fuzz cases run (GATEHOUSE_FUZZ_RUNS=${RUNS}):`);
+    for (const [name, n] of ran) console.log(`  ${name}: ${n}`);
   }
 });
