@@ -40,6 +40,8 @@ async function assertNoRedirect(res: Response): Promise<string> {
   assert.equal(res.status, 400, body);
   assert.equal(res.headers.get("location"), null);
   assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  assert.equal(res.headers.get("cache-control"), "no-store");
   assert.doesNotMatch(body, /http-equiv|<script|refresh/i);
   const links = [...body.matchAll(/<a [^>]*href="([^"]*)"[^>]*>([^<]*)<\/a>/g)];
   assert.ok(links.length <= 1);
@@ -192,4 +194,24 @@ test("consent page: bidi-override, zero-width and control characters removed; un
   const blank = await register(s, { client_name: "\u202E\u200B\u2060", redirect_uris: [LANDING] });
   const p2 = await (await s.call(await query(blank.client_id))).text();
   assert.match(p2, new RegExp(`<span id="client-name">${blank.client_id}</span>`));
+});
+
+test("a reverse proxy's Host / X-Forwarded-* headers never change the issuer, endpoints or redirects", async () => {
+  const s = await testServer();
+  const c = await register(s, { redirect_uris: [LANDING] });
+  const spoof = {
+    host: "evil.example",
+    "x-forwarded-host": "evil.example",
+    "x-forwarded-proto": "http",
+    forwarded: "host=evil.example;proto=http",
+  };
+  const md = await (await s.call("/.well-known/oauth-authorization-server", { headers: spoof }))
+    .json();
+  assert.equal(md.issuer, ISSUER);
+  assert.ok(Object.values(md).every((v) => typeof v !== "string" || !v.includes("evil")));
+  const page = await s.call(await query(c.client_id), { headers: spoof });
+  const html = await page.text();
+  assert.ok(!html.includes("evil.example"));
+  const res = await s.form("/authorize", { ...consentFields(html), decision: "deny" }, spoof);
+  assert.equal(new URL(res.headers.get("location")!).searchParams.get("iss"), ISSUER);
 });
