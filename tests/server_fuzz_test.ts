@@ -547,7 +547,7 @@ async function stillWorks(f: Fixture): Promise<void> {
 }
 
 for (const endpoint of ENDPOINTS) {
-  test(`fuzz ${endpoint}: never 5xx, no stack traces, JSON errors, state intact`, async () => {
+  test(`fuzz ${endpoint}: never 5xx, no stack traces, right error shape, state intact`, async () => {
     const f = await fixture();
     const path = fc.oneof(
       { weight: 8, arbitrary: fc.constant(endpoint) },
