@@ -25,9 +25,9 @@ export function methodNotAllowed(allow: string[]): Response {
   }).toResponse();
 }
 
-async function readText(req: Request): Promise<string> {
+async function readText(req: Request, timeoutMs = BODY_TIMEOUT_MS): Promise<string> {
   try {
-    return await readBoundedText(req, MAX_BODY, { timeoutMs: BODY_TIMEOUT_MS });
+    return await readBoundedText(req, MAX_BODY, { timeoutMs });
   } catch (e) {
     if (e instanceof BodyError && e.reason === "too_large") {
       throw new OAuthError("invalid_request", "request body too large", { status: 413 });
@@ -48,13 +48,17 @@ function mediaType(req: Request): string {
 
 /**
  * Parse an `application/x-www-form-urlencoded` body into single values.
- * RFC 6749 §3.1: a parameter sent more than once is an error.
+ * RFC 6749 §3.1: a parameter sent more than once is an error. The body is read
+ * bounded ({@link MAX_BODY}; 413) within `timeoutMs` (default {@link BODY_TIMEOUT_MS}; 408).
  */
-export async function readForm(req: Request): Promise<Map<string, string>> {
+export async function readForm(
+  req: Request,
+  timeoutMs: number = BODY_TIMEOUT_MS,
+): Promise<Map<string, string>> {
   if (mediaType(req) !== "application/x-www-form-urlencoded") {
     throw new OAuthError("invalid_request", "body must be application/x-www-form-urlencoded");
   }
-  const text = await readText(req);
+  const text = await readText(req, timeoutMs);
   return singleParams(new URLSearchParams(text));
 }
 

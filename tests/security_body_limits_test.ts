@@ -9,25 +9,36 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { BodyError, readBounded } from "../src/_body.ts";
-import { MAX_BODY } from "../src/_http.ts";
+import { BODY_TIMEOUT_MS, MAX_BODY, readForm } from "../src/_http.ts";
+import { OAuthError } from "../src/errors.ts";
 import { createVerifier } from "../verify.ts";
 import { createAuthServer } from "../mod.ts";
 
 const MiB = 1024 * 1024;
 const HUGE = 300 * MiB;
 
-/** A lazily generated body of `total` bytes; `pulled()` says how many bytes were produced. */
+/**
+ * A lazily generated body of `total` bytes; `pulled()` says how many bytes were produced,
+ * `stop()` ends it early (so a client that keeps uploading after the answer stops producing).
+ */
 function lazyBody(total: number, byte = 0x61) {
   let pulled = 0;
+  let stopped = false;
   const chunk = new Uint8Array(64 * 1024).fill(byte);
   const stream = new ReadableStream<Uint8Array>({
     pull(c) {
-      if (pulled >= total) return c.close();
+      if (stopped || pulled >= total) return c.close();
       pulled += chunk.length;
       c.enqueue(chunk.slice());
     },
   }, { highWaterMark: 0 });
-  return { stream, pulled: () => pulled };
+  return {
+    stream,
+    pulled: () => pulled,
+    stop: () => {
+      stopped = true;
+    },
+  };
 }
 
 // ---------- the helper ----------
@@ -130,6 +141,8 @@ for (const [path, type] of ENDPOINTS) {
       body: body.stream,
       duplex: "half",
     } as RequestInit);
+    const produced = body.pulled();
+    body.stop();
     const text = await res.text();
     const growth = Deno.memoryUsage().rss - rss0;
     assert.equal(res.status, 413, text);
@@ -137,7 +150,7 @@ for (const [path, type] of ENDPOINTS) {
     else assert.equal(JSON.parse(text).error, "invalid_request");
     assert.ok(serverRead <= 256 * 1024, `server read ${serverRead} bytes`);
     // The client produced what the socket buffers held, not the 300 MiB.
-    assert.ok(body.pulled() <= 32 * MiB, `client produced ${body.pulled()} bytes`);
+    assert.ok(produced <= 32 * MiB, `client produced ${produced} bytes`);
     assert.ok(growth < 64 * MiB, `memory grew ${growth} bytes`);
   });
 
@@ -283,4 +296,23 @@ test("verifier: a 300 MiB form body is not buffered to look for access_token →
   );
   assert.equal(r.ok ? 0 : r.status, 413);
   assert.ok(body.pulled() <= 256 * 1024, `read ${body.pulled()} bytes`);
+});
+
+test("a request body that stops arriving → 408 invalid_request (the endpoints allow 10 s)", async () => {
+  const stalled = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(new TextEncoder().encode("grant_type=refresh"));
+    },
+  });
+  const req = new Request("http://x/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: stalled,
+    duplex: "half",
+  } as RequestInit);
+  await assert.rejects(
+    () => readForm(req, 5),
+    (e) => e instanceof OAuthError && e.status === 408 && e.code === "invalid_request",
+  );
+  assert.equal(BODY_TIMEOUT_MS, 10_000);
 });
