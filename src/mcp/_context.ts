@@ -1,0 +1,20 @@
+/**
+ * Per-request state shared between `protectMcp` and the tool wrappers (internal), keyed by the
+ * `AuthInfo` object protectMcp hands to the SDK.
+ *
+ * @module
+ */
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
+
+/** What protectMcp knows about one authenticated request. */
+export interface RequestContext {
+  /** Scope check honouring the verifier's hierarchy. */
+  missing(granted: readonly string[], required: readonly string[]): string[];
+  /** Scopes a tool asked for during the request (turned into a 403 step-up challenge). */
+  stepUp: Set<string>;
+  /** Tool calls already counted against the rate limits at the HTTP layer. */
+  counted: Set<string>;
+}
+
+/** AuthInfo → its request context. */
+export const contexts: WeakMap<AuthInfo, RequestContext> = new WeakMap();

@@ -1,0 +1,334 @@
+/**
+ * `protectMcp`: bearer-token authentication in front of an MCP endpoint (SDK v1 or v2).
+ *
+ * @module
+ */
+import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
+import type { WebStandardStreamableHTTPServerTransportOptions } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp";
+import {
+  missingScopes,
+  type ScopeHierarchy,
+  type VerifiedToken,
+  type Verifier,
+  type VerifyFunction,
+} from "../../verify.ts";
+import { contexts, type RequestContext } from "./_context.ts";
+import { type CorsOptions, corsPreflight, withCors } from "./cors.ts";
+import { InsufficientScopeError } from "./scopes.ts";
+import { type McpToolGate, principalOf } from "./tools.ts";
+
+/** Converts a verified token into the SDK's `AuthInfo` (what tools see as `extra.authInfo`). */
+export function toAuthInfo(verified: VerifiedToken): AuthInfo {
+  let resource: URL | undefined;
+  try {
+    resource = new URL(verified.resource);
+  } catch {
+    resource = undefined;
+  }
+  return {
+    token: verified.token,
+    clientId: verified.clientId,
+    scopes: [...verified.scopes],
+    expiresAt: verified.expiresAt,
+    resource,
+    extra: { subject: verified.subject, grantId: verified.grantId, jti: verified.jti },
+  };
+}
+
+/** Anything with the SDK server's `connect` (an SDK v1 `McpServer` or low-level `Server`). */
+export interface McpServerLike {
+  /** Attaches a transport. */
+  connect(transport: Transport): Promise<void>;
+  /** Detaches and closes. */
+  close?(): Promise<void>;
+}
+
+/** What {@linkcode protectMcp} hands to the wrapped target for an authenticated request. */
+export interface McpRequestContext {
+  /** The SDK auth info (also passed to the transport). */
+  authInfo: AuthInfo;
+  /** The verified token. */
+  verified: VerifiedToken;
+}
+
+/**
+ * A transport you manage yourself (e.g. a stateful `WebStandardStreamableHTTPServerTransport`
+ * looked up by `mcp-session-id`), already connected to its server; or SDK v2's
+ * `createMcpHandler(...)` result's `fetch` wrapped as `{ handleRequest: (r, o) => h.fetch(r, o) }`.
+ */
+export interface McpTransportLike {
+  /** Handles one HTTP request, passing `authInfo` on to the server's handlers. */
+  handleRequest(req: Request, options?: { authInfo?: AuthInfo }): Promise<Response>;
+}
+
+/**
+ * The wrapped target, called once per authenticated request. It returns one of:
+ * - a fresh SDK v1 server (e.g. your `createMcpServer`): protectMcp connects it to a new
+ *   stateless transport and closes both afterwards;
+ * - a transport you manage (stateful sessions): protectMcp calls its `handleRequest` with
+ *   `authInfo`;
+ * - a Response: the target handled the request itself (SDK v2:
+ *   `(req, { authInfo }) => handler.fetch(req, { authInfo })`).
+ */
+export type McpTarget = (
+  req: Request,
+  ctx: McpRequestContext,
+) =>
+  | McpServerLike
+  | McpTransportLike
+  | Response
+  | Promise<McpServerLike | McpTransportLike | Response>;
+
+/** Options for {@linkcode protectMcp}. Give `verifier` or `verify`. */
+export interface ProtectMcpOptions {
+  /** A verifier from `createVerifier`. */
+  verifier?: Verifier;
+  /** Or any function with the verifier's `verify` shape (e.g. the server's `auth.verify`). */
+  verify?: VerifyFunction;
+  /** Scopes every request needs. */
+  scopes?: string[];
+  /** Scopes per tool name, checked before a `tools/call` runs. */
+  toolScopes?: Record<string, string[]>;
+  /**
+   * A tool gate from `createToolGate`: its tools' scopes are checked before the request runs
+   * (as `toolScopes`) and its tool-call limits refuse the whole request with 429.
+   */
+  tools?: McpToolGate;
+  /** Scope hierarchy for {@linkcode requireScopes} when only `verify` is given. */
+  scopeHierarchy?: ScopeHierarchy;
+  /** CORS for browser clients; the preflight is answered before authentication. */
+  cors?: CorsOptions;
+  /**
+   * SDK v1 transport options (default: stateless, `sessionIdGenerator: undefined`, and
+   * `enableJsonResponse: true`).
+   */
+  transport?: WebStandardStreamableHTTPServerTransportOptions;
+  /**
+   * Upper bound on a POST body, bytes (default 4 MiB). When scopes depend on the body
+   * (`toolScopes` or `tools`), a bigger body, or one with a `Content-Encoding`, is refused with
+   * 413 / 415 before anything runs.
+   */
+  maxBodyBytes?: number;
+}
+
+type Body = { text: string } | { refuse: Response };
+
+function jsonError(status: number, message: string, headers: Record<string, string> = {}) {
+  return new Response(
+    JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message } }),
+    { status, headers: { "content-type": "application/json", ...headers } },
+  );
+}
+
+/** Reads the body as a bounded stream; refuses what cannot be inspected (issue 8 item 7). */
+async function readBody(req: Request, limit: number): Promise<Body> {
+  const encoding = req.headers.get("content-encoding");
+  if (encoding && encoding.toLowerCase() !== "identity") {
+    return { refuse: jsonError(415, "Content-Encoding is not supported") };
+  }
+  const tooLarge = { refuse: jsonError(413, `Request body larger than ${limit} bytes`) };
+  const declared = Number(req.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > limit) {
+    await req.body?.cancel();
+    return tooLarge;
+  }
+  if (!req.body) return { text: "" };
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      return tooLarge;
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { text: new TextDecoder().decode(all) };
+}
+
+/** JSON-RPC `tools/call` requests in a body: `[id, tool name]` pairs. */
+function toolCalls(text: string): Array<[unknown, string]> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const out: Array<[unknown, string]> = [];
+  for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (typeof msg !== "object" || msg === null) continue;
+    const m = msg as { id?: unknown; method?: unknown; params?: { name?: unknown } };
+    if (m.method === "tools/call" && typeof m.params?.name === "string") {
+      out.push([m.id ?? null, m.params.name]);
+    }
+  }
+  return out;
+}
+
+function union(a: readonly string[], b: Iterable<string>): string[] {
+  const out = [...a];
+  for (const s of b) if (!out.includes(s)) out.push(s);
+  return out;
+}
+
+function isTransport(value: unknown): value is McpTransportLike {
+  return typeof value === "object" && value !== null && !(value instanceof Response) &&
+    typeof (value as McpTransportLike).handleRequest === "function";
+}
+
+function isServer(value: unknown): value is McpServerLike {
+  return typeof value === "object" && value !== null &&
+    typeof (value as McpServerLike).connect === "function";
+}
+
+/**
+ * Wraps an MCP server factory (or handler) with bearer-token authentication.
+ *
+ * Every request is verified (no session-based auth). The scopes needed are `options.scopes`
+ * plus, for `tools/call`, the tool's scopes (`toolScopes` / `tools`); a missing/invalid token
+ * gets 401, a token without the scopes gets 403 `insufficient_scope` naming all of them
+ * (RFC 6750 §3.1). Over a tool-call limit of `tools`: 429 with `Retry-After` and a JSON-RPC
+ * error carrying `data.retryAfter` (seconds). On success the target runs with `authInfo`.
+ * Throws `TypeError` when neither `verifier` nor `verify` is given.
+ */
+export function protectMcp(
+  target: McpTarget,
+  options: ProtectMcpOptions,
+): (req: Request) => Promise<Response> {
+  const verify = options.verify ?? options.verifier?.verify;
+  if (!verify) throw new TypeError("protectMcp: give options.verifier or options.verify");
+  const hierarchy = options.scopeHierarchy;
+  const missing = options.verifier
+    ? options.verifier.missingScopes
+    : (granted: readonly string[], required: readonly string[]) =>
+      missingScopes(granted, required, hierarchy);
+  const baseScopes = options.scopes ?? [];
+  const gate = options.tools;
+  const toolScopes = { ...gate?.toolScopes, ...options.toolScopes };
+  const inspect = options.toolScopes !== undefined || gate !== undefined;
+  const limit = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const transportOptions: WebStandardStreamableHTTPServerTransportOptions = {
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+    ...options.transport,
+  };
+
+  const handle = async (req: Request): Promise<Response> => {
+    let calls: Array<[unknown, string]> = [];
+    if (inspect && req.method === "POST") {
+      const body = await readBody(req, limit);
+      if ("refuse" in body) return body.refuse;
+      calls = toolCalls(body.text);
+      req = new Request(req, { body: body.text });
+    }
+    const needed = calls.flatMap(([, name]) =>
+      Object.hasOwn(toolScopes, name) ? toolScopes[name] : []
+    );
+    const required = union(baseScopes, needed);
+    const result = await verify(req, { scopes: required });
+    if (!result.ok) return result.response;
+    const verified = result.claims;
+    const authInfo = toAuthInfo(verified);
+    const ctx: RequestContext = { missing, stepUp: new Set(), counted: new Set() };
+    contexts.set(authInfo, ctx);
+
+    if (gate) {
+      for (const [id, name] of calls) {
+        if (ctx.counted.has(name)) continue;
+        const decision = await gate.checkLimits(authInfo, name);
+        if (!decision.ok) {
+          gate.report({
+            tool: name,
+            ...principalOf(authInfo),
+            scopesRequired: toolScopes[name] ?? [],
+            outcome: "rate_limited",
+            durationMs: 0,
+            time: Date.now(),
+            reason: `${decision.limit} limit`,
+          });
+          return new Response(
+            JSON.stringify({
+              jsonrpc: "2.0",
+              id,
+              error: {
+                code: -32029,
+                message: `Too many tool calls; retry after ${decision.retryAfter} seconds`,
+                data: { retryAfter: decision.retryAfter, limit: decision.limit },
+              },
+            }),
+            {
+              status: 429,
+              headers: {
+                "content-type": "application/json",
+                "retry-after": String(decision.retryAfter),
+              },
+            },
+          );
+        }
+        ctx.counted.add(name);
+      }
+    }
+
+    const stepUpResponse = async (): Promise<Response | undefined> => {
+      if (ctx.stepUp.size === 0) return undefined;
+      const again = await verify(verified.token, { scopes: union(required, ctx.stepUp) });
+      return again.ok ? undefined : again.response;
+    };
+
+    let outcome: McpServerLike | McpTransportLike | Response;
+    try {
+      outcome = await target(req, { authInfo, verified });
+    } catch (e) {
+      if (e instanceof InsufficientScopeError) {
+        for (const s of e.scopes) ctx.stepUp.add(s);
+        const challenge = await stepUpResponse();
+        if (challenge) return challenge;
+      }
+      throw e;
+    }
+    if (isTransport(outcome)) {
+      const response = await outcome.handleRequest(req, { authInfo });
+      const challenge = await stepUpResponse();
+      if (challenge) await response.body?.cancel();
+      return challenge ?? response;
+    }
+    if (!isServer(outcome)) {
+      const challenge = await stepUpResponse();
+      if (challenge) await outcome.body?.cancel();
+      return challenge ?? outcome;
+    }
+
+    // SDK v1 servers only: load the v1 transport on first use (SDK v2 users never load it).
+    const { WebStandardStreamableHTTPServerTransport } = await import(
+      "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
+    ) as unknown as typeof import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp");
+    const transport = new WebStandardStreamableHTTPServerTransport(transportOptions);
+    await outcome.connect(transport);
+    const streaming = transportOptions.enableJsonResponse !== true;
+    try {
+      const response = await transport.handleRequest(req, { authInfo });
+      const challenge = await stepUpResponse();
+      if (challenge) {
+        await response.body?.cancel();
+        return challenge;
+      }
+      return response;
+    } finally {
+      if (!streaming) await (outcome.close ? outcome.close() : transport.close());
+    }
+  };
+
+  const cors = options.cors;
+  if (!cors) return handle;
+  return async (req) => corsPreflight(req, cors) ?? withCors(req, await handle(req), cors);
+}
