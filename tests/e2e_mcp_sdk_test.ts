@@ -66,7 +66,14 @@ test("MCP SDK client: 401 → discovery → DCR → PKCE → tools → step-up �
     // 2. Authorized: list tools and call one; the tool sees authInfo.
     const client = await connect(demo.mcpUrl, provider);
     const tools = await client.listTools();
-    assert.deepEqual(tools.tools.map((t) => t.name).sort(), ["admin_stats", "echo", "whoami"]);
+    assert.deepEqual(tools.tools.map((t) => t.name).sort(), [
+      "add_note",
+      "admin_stats",
+      "confirm",
+      "echo",
+      "list_notes",
+      "whoami",
+    ]);
     const who = await client.callTool({ name: "whoami", arguments: {} });
     const whoText = JSON.stringify(who.content);
     assert.match(whoText, /alice/);

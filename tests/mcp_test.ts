@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { createVerifier, type VerifyFunction } from "../verify.ts";
 import { InsufficientScopeError, protectMcp, requireScopes, toAuthInfo } from "../mcp.ts";
-import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "../examples/mcp-server/tools.ts";
+import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./support/mcp_v1_server.ts";
 import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
 
 const PRM = "http://localhost:8787/.well-known/oauth-protected-resource/mcp";

@@ -5,18 +5,17 @@
  */
 import { createAuthServer } from "../../mod.ts";
 import type { AuditEvent, AuthServer, Storage } from "../../mod.ts";
-import { protectMcp } from "../../mcp.ts";
+import { createToolGate, protectMcp } from "../../mcp.ts";
+import type { McpToolGate, MutationEvent, ToolCallEvent, ToolCallLimits } from "../../mcp.ts";
+import { createMcpHandler } from "@modelcontextprotocol/server";
 import type { JWK } from "jose";
-import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./tools.ts";
+import { createMcpServer, demoTools, SCOPE_HIERARCHY } from "./tools.ts";
 import { demoAuthenticate, demoSignIn } from "./demo_login.ts";
 
-const MCP_CORS: Record<string, string> = {
-  "access-control-allow-origin": "*",
-  "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
-  "access-control-allow-headers":
-    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, last-event-id",
-  "access-control-expose-headers": "www-authenticate, mcp-session-id",
-  "access-control-max-age": "86400",
+/** The demo's tool-call limits: 50 calls per user and 1000 per client, per hour. */
+export const DEMO_TOOL_CALL_LIMITS: ToolCallLimits = {
+  perSubject: { limit: 50, windowSeconds: 3600 },
+  perClient: { limit: 1000, windowSeconds: 3600 },
 };
 
 /** Options for {@link createDemoApp}. */
@@ -31,12 +30,26 @@ export interface DemoOptions {
   onEvent?: (e: AuditEvent) => void;
   /** Sign-in hook (default: the one-click demo sign-in). */
   authenticate?: Parameters<typeof createAuthServer>[0]["authenticate"];
+  /**
+   * Tool-call limits (default {@link DEMO_TOOL_CALL_LIMITS}); `false` turns them off, as
+   * `GATEHOUSE_RATE_LIMITS=off` does for `npm start`.
+   */
+  toolCallLimits?: ToolCallLimits | false;
+  /** Tool-call audit events (default: one log line each). */
+  onToolCall?: (e: ToolCallEvent) => void;
+  /** Confirmed mutations (default: one log line each). */
+  onMutation?: (e: MutationEvent) => void;
 }
 
 /** The demo app: `handler` serves everything; `auth` is the authorization server. */
 export function createDemoApp(
   opts: DemoOptions,
-): { handler: (req: Request) => Promise<Response>; auth: AuthServer; mcpUrl: string } {
+): {
+  handler: (req: Request) => Promise<Response>;
+  auth: AuthServer;
+  mcpUrl: string;
+  gate: McpToolGate;
+} {
   const mcpUrl = opts.origin + "/mcp";
   const auth = createAuthServer({
     issuer: opts.origin,
@@ -61,24 +74,34 @@ export function createDemoApp(
         )),
     revocation: { mode: "strict" },
   });
-  const mcp = protectMcp(() => createMcpServer(), {
+  const gate = createToolGate({
+    tools: demoTools(opts.storage),
+    storage: opts.storage,
+    scopeHierarchy: SCOPE_HIERARCHY,
+    limits: opts.toolCallLimits ?? DEMO_TOOL_CALL_LIMITS,
+    onToolCall: opts.onToolCall ??
+      ((e) =>
+        console.log(
+          `[tool] ${e.tool} ${e.outcome} sub=${e.subject} client=${e.clientId} ${e.durationMs}ms`,
+        )),
+    onMutation: opts.onMutation ??
+      ((e) => console.log(`[mutation] ${e.tool} sub=${e.subject} via=${e.via}`)),
+  });
+  // SDK v2: one handler serves 2026-07-28 clients and (statelessly) 2025-era clients.
+  const mcpHandler = createMcpHandler(({ authInfo }) => createMcpServer(gate, authInfo));
+  const mcp = protectMcp((req, { authInfo }) => mcpHandler.fetch(req, { authInfo }), {
     verify: (req, o) => auth.verify(req, o),
     scopes: ["mcp:read"],
-    toolScopes: TOOL_SCOPES,
+    tools: gate,
     scopeHierarchy: SCOPE_HIERARCHY,
+    // Bearer tokens are not ambient credentials, so any origin may call (browser clients such
+    // as the Inspector in direct mode).
+    cors: { origins: "*" },
   });
   const handler = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (auth.owns(req)) return auth.handle(req);
-    if (path === "/mcp") {
-      // Browser-based MCP clients (e.g. the Inspector in direct mode) need CORS; bearer
-      // tokens are not ambient credentials, so any origin may call.
-      if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: MCP_CORS });
-      const res = await mcp(req);
-      const out = new Response(res.body, res);
-      for (const [k, v] of Object.entries(MCP_CORS)) out.headers.set(k, v);
-      return out;
-    }
+    if (path === "/mcp") return await mcp(req);
     const signIn = await demoSignIn(req);
     if (signIn) return signIn;
     if (path === "/") {
@@ -89,5 +112,5 @@ export function createDemoApp(
     }
     return new Response("not found", { status: 404 });
   };
-  return { handler, auth, mcpUrl };
+  return { handler, auth, mcpUrl, gate };
 }

@@ -21,7 +21,14 @@ if (!key) {
   await kv.set(["demo", "signing-key"], key);
 }
 
-const { handler, mcpUrl } = createDemoApp({ origin, storage: denoKvStorage(kv), keys: [key] });
+// GATEHOUSE_RATE_LIMITS=off turns the tool-call limits off (for load tests).
+const limitsOff = Deno.env.get("GATEHOUSE_RATE_LIMITS")?.toLowerCase() === "off";
+const { handler, mcpUrl } = createDemoApp({
+  origin,
+  storage: denoKvStorage(kv),
+  keys: [key],
+  ...(limitsOff ? { toolCallLimits: false } : {}),
+});
 // Loopback only (the demo sign-in has no password): IPv4, and IPv6 where available, so
 // clients that resolve `localhost` to ::1 connect too.
 Deno.serve({

@@ -373,7 +373,7 @@ export async function runScenario(
   const list = await rpcResult(await rpc(access, "tools/list"), "tools/list");
   const tools = ((list.tools ?? []) as { name: string }[]).map((t) => t.name).sort();
   check(
-    tools.join(",") === "admin_stats,echo,whoami",
+    tools.join(",") === "add_note,admin_stats,confirm,echo,list_notes,whoami",
     `tools/list: ${tools.join(",")}`,
   );
   done("MCP tools/list");
