@@ -139,7 +139,16 @@ export class ConfirmationStore {
     // A replay (or a duplicate arriving after the token was consumed) finds the record first.
     const seen = await this.#storage.get(idemKey);
     if (seen && isLive(seen)) return await this.#replay(idemKey, seen.data as IdemRecord, hash);
-    const pending = await this.peek(token, who);
+    let pending: PendingMutation;
+    try {
+      pending = await this.peek(token, who);
+    } catch (e) {
+      // Consumed between our read and now by the executor of this same key: it wrote the
+      // record before taking the token, so the record is there.
+      const late = await this.#storage.get(idemKey);
+      if (late && isLive(late)) return await this.#replay(idemKey, late.data as IdemRecord, hash);
+      throw e;
+    }
     check(pending);
     const running = envelope<IdemRecord>(
       { state: "running", token: hash, pending },

@@ -1,0 +1,111 @@
+/**
+ * Confirmed mutations exactly once on every storage driver, each on its real backend (memory,
+ * Deno KV, Upstash → REST bridge → redis-server, a Durable Object and Workers KV inside workerd
+ * via Miniflare), through the demo over HTTP with the real SDK v2 client: 50 concurrent
+ * `confirm` calls with one idempotency key, and 50 with one token and 50 different keys.
+ * Strong drivers must execute once; Workers KV (eventual) is measured and reported only.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "@upstash/redis";
+import { memoryStorage } from "../storage/memory.ts";
+import { denoKvStorage } from "../storage/deno_kv.ts";
+import { upstashStorage } from "../storage/upstash.ts";
+import type { Storage } from "../storage/mod.ts";
+import { type RedisServer, startRedis } from "./support/redis.ts";
+import { startUpstashBridge, type UpstashBridge } from "./support/upstash_bridge.ts";
+import { startWorkerd, type WorkerdHarness } from "./support/workerd.ts";
+import { clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
+
+let kv: Deno.Kv;
+let redis: RedisServer;
+let bridge: UpstashBridge;
+let workerd: WorkerdHarness;
+
+before(async () => {
+  kv = await Deno.openKv(":memory:");
+  redis = await startRedis();
+  bridge = await startUpstashBridge({ redisPort: redis.port, timeoutMs: 5000 });
+  workerd = await startWorkerd();
+});
+
+after(async () => {
+  kv.close();
+  await bridge.close();
+  await redis.stop();
+  await workerd.dispose();
+});
+
+let n = 0;
+const drivers: { name: string; strong: boolean; make: () => Storage }[] = [
+  { name: "memory", strong: true, make: () => memoryStorage() },
+  { name: "deno-kv", strong: true, make: () => denoKvStorage(kv, { prefix: ["c", String(++n)] }) },
+  {
+    name: "upstash+redis",
+    strong: true,
+    make: () =>
+      upstashStorage(new Redis({ url: bridge.url, token: bridge.token, retry: false }), {
+        prefix: `c${++n}:`,
+      }),
+  },
+  { name: "workerd durable object", strong: true, make: () => workerd.storage("do", `c-${++n}`) },
+  { name: "workerd workers kv", strong: false, make: () => workerd.storage("kv", `c-${++n}`) },
+];
+
+const CONCURRENCY = 50;
+
+for (const d of drivers) {
+  describe(`confirmations on ${d.name}`, () => {
+    test(`${CONCURRENCY} concurrent confirms, one idempotency key / one token many keys`, async () => {
+      const demo = await startDemo({ storage: d.make() });
+      try {
+        const token = await tokenFor(demo, "alice", "mcp:write");
+        const client = await clientV2(demo, token);
+        const preview = async (text: string) => {
+          const r = await client.callTool({ name: "add_note", arguments: { text } });
+          return (r.structuredContent as { confirmationToken: string }).confirmationToken;
+        };
+        const confirm = (confirmationToken: string, idempotencyKey: string) =>
+          client.callTool({ name: "confirm", arguments: { confirmationToken, idempotencyKey } });
+
+        // One idempotency key, 50 at once: every caller gets the one result.
+        const t1 = await preview("same-key");
+        const sameKey = await Promise.all(
+          Array.from({ length: CONCURRENCY }, () => confirm(t1, "one-key")),
+        );
+        const okSame = sameKey.filter((r) => r.isError !== true).length;
+        const runsSame = demo.mutations.filter((m) => m.args.text === "same-key").length;
+
+        // One token, 50 different keys at once: the token works once.
+        const t2 = await preview("many-keys");
+        const manyKeys = await Promise.all(
+          Array.from({ length: CONCURRENCY }, (_, i) => confirm(t2, `key-${i}`)),
+        );
+        const okMany = manyKeys.filter((r) => r.isError !== true).length;
+        const runsMany = demo.mutations.filter((m) => m.args.text === "many-keys").length;
+
+        const notes = await client.callTool({ name: "list_notes", arguments: {} });
+        const texts = (notes.structuredContent as { notes: { text: string }[] }).notes
+          .map((x) => x.text).sort();
+        console.log(
+          `[confirm ${d.name}] same key: ${runsSame} execution(s), ${okSame}/${CONCURRENCY} ` +
+            `got the result; one token, ${CONCURRENCY} keys: ${runsMany} execution(s), ` +
+            `${okMany} accepted; notes stored: ${texts.length}`,
+        );
+        if (d.strong) {
+          assert.equal(runsSame, 1);
+          assert.equal(okSame, CONCURRENCY);
+          for (const r of sameKey) assert.deepEqual(r.content, sameKey[0].content);
+          assert.equal(runsMany, 1);
+          assert.equal(okMany, 1);
+          assert.deepEqual(texts, ["many-keys", "same-key"]);
+        } else {
+          assert.ok(runsSame >= 1 && runsMany >= 1);
+        }
+        await client.close();
+      } finally {
+        await demo.close();
+      }
+    });
+  });
+}
