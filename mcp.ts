@@ -85,3 +85,9 @@ export {
   type ToolResult,
 } from "./src/mcp/types.ts";
 export { type CorsOptions, corsPreflight, withCors } from "./src/mcp/cors.ts";
+export {
+  agentsAuthContext,
+  type AgentsMcpAuthContext,
+  mcpHandlerVerifyToken,
+  type VerifyTokenOptions,
+} from "./src/mcp/adapters.ts";

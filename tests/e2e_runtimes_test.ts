@@ -39,7 +39,14 @@ const EXPECTED_EVENTS = [
 
 function assertPassed(result: ScenarioResult, events: string[]): void {
   assert.equal(result.steps.length, SCENARIO_STEPS, result.steps.join("\n"));
-  assert.deepEqual(result.tools, ["admin_stats", "echo", "whoami"]);
+  assert.deepEqual(result.tools, [
+    "add_note",
+    "admin_stats",
+    "confirm",
+    "echo",
+    "list_notes",
+    "whoami",
+  ]);
   assert.match(result.clientId, /\S/);
   for (const e of EXPECTED_EVENTS) assert.ok(events.includes(e), `audit event ${e} in ${events}`);
 }
