@@ -4,6 +4,7 @@
  * via Miniflare), through the demo over HTTP with the real SDK v2 client: 50 concurrent
  * `confirm` calls with one idempotency key, and 50 with one token and 50 different keys.
  * Strong drivers must execute once; Workers KV (eventual) is measured and reported only.
+ * Also the per-subject tool-call limit: 60 concurrent calls against a limit of 50.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -103,6 +104,49 @@ for (const d of drivers) {
           assert.ok(runsSame >= 1 && runsMany >= 1);
         }
         await client.close();
+      } finally {
+        await demo.close();
+      }
+    });
+
+    test(`tool-call limit 50/hour: 60 concurrent calls`, async () => {
+      const demo = await startDemo({
+        storage: d.make(),
+        limits: { perSubject: { limit: 50, windowSeconds: 3600 }, perClient: false },
+      });
+      try {
+        const token = await tokenFor(demo, "dave", "mcp:read");
+        const call = () =>
+          fetch(demo.mcpUrl, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${token}`,
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-protocol-version": "2025-06-18",
+            },
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id: 1,
+              method: "tools/call",
+              params: { name: "echo", arguments: { text: "x" } },
+            }),
+          }).then(async (r) => {
+            await r.body?.cancel();
+            return r.status;
+          });
+        const statuses = await Promise.all(Array.from({ length: 60 }, call));
+        const ok = statuses.filter((s) => s === 200).length;
+        const limited = statuses.filter((s) => s === 429).length;
+        console.log(
+          `[limit ${d.name}] 60 concurrent calls, limit 50: ${ok} served, ${limited} × 429`,
+        );
+        if (d.strong) {
+          assert.equal(ok, 50);
+          assert.equal(limited, 10);
+        } else {
+          assert.equal(ok + limited, 60);
+        }
       } finally {
         await demo.close();
       }
