@@ -7,6 +7,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as HttpV2,
+} from "@modelcontextprotocol/client";
 import { clientV1, clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
 
 function textOf(result: unknown): string {
@@ -97,6 +101,50 @@ test("SDK v2 client with elicitation: add_note asks first, runs once on accept, 
       "list_notes:ok",
     ]);
     await client.close();
+  } finally {
+    await demo.close();
+  }
+});
+
+test("an elicitation's requestState cannot be used with the confirm tool (the user decides, not the model)", async () => {
+  const demo = await startDemo();
+  try {
+    const token = await tokenFor(demo, "alice", "mcp:write");
+    const manual = new ClientV2(
+      { name: "manual", version: "1.0.0" },
+      {
+        capabilities: { elicitation: { form: {} } },
+        versionNegotiation: { mode: { pin: "2026-07-28" } },
+        inputRequired: { autoFulfill: false },
+      },
+    );
+    await manual.connect(
+      new HttpV2(new URL(demo.mcpUrl), {
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      }),
+    );
+    const asked = await manual.callTool(
+      { name: "add_note", arguments: { text: "sneaky" } },
+      { allowInputRequired: true } as never,
+    ) as unknown as {
+      resultType?: string;
+      requestState?: string;
+      inputRequests?: Record<string, { method: string; params: { message: string } }>;
+    };
+    assert.equal(asked.resultType, "input_required");
+    assert.equal(asked.inputRequests?.gatehouse_confirm.method, "elicitation/create");
+    assert.equal(
+      asked.inputRequests?.gatehouse_confirm.params.message,
+      'Add the note "sneaky" to your notes.',
+    );
+    const viaTool = await manual.callTool({
+      name: "confirm",
+      arguments: { confirmationToken: asked.requestState!, idempotencyKey: "x" },
+    });
+    assert.equal(viaTool.isError, true);
+    assert.equal((viaTool.structuredContent as { error: string }).error, "invalid_token");
+    assert.equal(demo.mutations.length, 0);
+    await manual.close();
   } finally {
     await demo.close();
   }

@@ -10,7 +10,12 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
-import { canonicalJson, ConfirmationError, type ConfirmationStore } from "./_confirm.ts";
+import {
+  canonicalJson,
+  ConfirmationError,
+  type ConfirmationStore,
+  type PendingMutation,
+} from "./_confirm.ts";
 import { sha256 } from "../_crypto.ts";
 import { denyScopes } from "./scopes.ts";
 import type {
@@ -230,7 +235,9 @@ export async function callTool(
     required: ["confirm"],
   };
   if (caps?.elicitation && req) {
-    const { token } = await g.store.issue(pending);
+    // Only the elicitation answer can use this token (not the confirm tool), so the user,
+    // not the model, decides.
+    const { token } = await g.store.issue({ ...pending, via: "elicitation" });
     finish(g, call, t.scopes, started, { content: [] }, "ok", { phase: "elicit" });
     return {
       resultType: "input_required",
@@ -257,13 +264,13 @@ export async function callTool(
         { reason: "declined" },
       );
     }
-    const { token } = await g.store.issue(pending);
+    const { token } = await g.store.issue({ ...pending, via: "elicitation" });
     return await confirmAndRun(g, token, `elicit:${await sha256(token)}`, call, started, {
       via: "elicitation",
       expectTool: t.name,
     });
   }
-  const { token, expiresAt } = await g.store.issue(pending);
+  const { token, expiresAt } = await g.store.issue({ ...pending, via: "confirm_tool" });
   const structured = {
     confirmationRequired: true,
     tool: t.name,
@@ -304,10 +311,11 @@ async function confirmAndRun(
   let scopes: string[] = [];
   try {
     let tool: McpToolDefinition | undefined;
-    const check = (p: { tool: string }) => {
+    const check = (p: PendingMutation) => {
       tool = g.tools.get(p.tool);
       toolName = p.tool;
-      if (!tool || (how.expectTool && how.expectTool !== p.tool)) {
+      const wrongWay = p.via !== undefined && p.via !== how.via;
+      if (!tool || wrongWay || (how.expectTool && how.expectTool !== p.tool)) {
         throw new ConfirmationError("invalid_token", "confirmationToken is for another tool");
       }
       scopes = tool.scopes;

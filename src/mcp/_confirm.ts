@@ -35,6 +35,8 @@ export interface PendingMutation {
   args: Record<string, unknown>;
   argsHash: string;
   preview: string;
+  /** How it may be confirmed: only by answering the elicitation, or by the `confirm` tool. */
+  via?: "elicitation" | "confirm_tool";
 }
 
 interface IdemRecord {
