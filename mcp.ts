@@ -61,6 +61,7 @@ export {
   protectMcp,
   type ProtectMcpOptions,
   toAuthInfo,
+  type V1TransportOptions,
 } from "./src/mcp/protect.ts";
 export { InsufficientScopeError, requireScopes } from "./src/mcp/scopes.ts";
 export {
@@ -78,6 +79,8 @@ export {
   defineTool,
   type McpToolDefinition,
   type MutationEvent,
+  type SchemaShape,
+  type ShapeOutput,
   type ToolCallContext,
   type ToolCallEvent,
   type ToolCallOutcome,

@@ -4,7 +4,6 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 import type { WebStandardStreamableHTTPServerTransportOptions } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp";
 import {
   missingScopes,
@@ -38,8 +37,8 @@ export function toAuthInfo(verified: VerifiedToken): AuthInfo {
 
 /** Anything with the SDK server's `connect` (an SDK v1 `McpServer` or low-level `Server`). */
 export interface McpServerLike {
-  /** Attaches a transport. */
-  connect(transport: Transport): Promise<void>;
+  /** Attaches a transport (protectMcp passes SDK v1's `WebStandardStreamableHTTPServerTransport`). */
+  connect(transport: never): Promise<void>;
   /** Detaches and closes. */
   close?(): Promise<void>;
 }
@@ -80,6 +79,16 @@ export type McpTarget = (
   | Response
   | Promise<McpServerLike | McpTransportLike | Response>;
 
+/** SDK v1 `WebStandardStreamableHTTPServerTransportOptions` (passed through). */
+export interface V1TransportOptions {
+  /** Session ids for a stateful transport (`undefined`: stateless). */
+  sessionIdGenerator?: (() => string) | undefined;
+  /** Answer with JSON instead of an SSE stream. */
+  enableJsonResponse?: boolean;
+  /** Any other option of the SDK v1 transport. */
+  [option: string]: unknown;
+}
+
 /** Options for {@linkcode protectMcp}. Give `verifier` or `verify`. */
 export interface ProtectMcpOptions {
   /** A verifier from `createVerifier`. */
@@ -100,10 +109,10 @@ export interface ProtectMcpOptions {
   /** CORS for browser clients; the preflight is answered before authentication. */
   cors?: CorsOptions;
   /**
-   * SDK v1 transport options (default: stateless, `sessionIdGenerator: undefined`, and
-   * `enableJsonResponse: true`).
+   * SDK v1 `WebStandardStreamableHTTPServerTransport` options (default: stateless,
+   * `sessionIdGenerator: undefined`, and `enableJsonResponse: true`).
    */
-  transport?: WebStandardStreamableHTTPServerTransportOptions;
+  transport?: V1TransportOptions;
   /**
    * Upper bound on a POST body, bytes (default 4 MiB). When scopes depend on the body
    * (`toolScopes` or `tools`), a bigger body, or one with a `Content-Encoding`, is refused with
@@ -217,7 +226,7 @@ export function protectMcp(
   const toolScopes = { ...gate?.toolScopes, ...options.toolScopes };
   const inspect = options.toolScopes !== undefined || gate !== undefined;
   const limit = options.maxBodyBytes ?? 4 * 1024 * 1024;
-  const transportOptions: WebStandardStreamableHTTPServerTransportOptions = {
+  const transportOptions = {
     sessionIdGenerator: undefined,
     enableJsonResponse: true,
     ...options.transport,
@@ -312,8 +321,10 @@ export function protectMcp(
     const { WebStandardStreamableHTTPServerTransport } = await import(
       "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"
     ) as unknown as typeof import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp");
-    const transport = new WebStandardStreamableHTTPServerTransport(transportOptions);
-    await outcome.connect(transport);
+    const transport = new WebStandardStreamableHTTPServerTransport(
+      transportOptions as WebStandardStreamableHTTPServerTransportOptions,
+    );
+    await outcome.connect(transport as never);
     const streaming = transportOptions.enableJsonResponse !== true;
     try {
       const response = await transport.handleRequest(req, { authInfo });

@@ -4,7 +4,12 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
-import type * as z from "zod";
+
+/** A zod-style raw shape (`{ text: z.string() }`): each field a schema with its parsed `_output`. */
+export type SchemaShape = Record<string, { readonly _output: unknown }>;
+
+/** The parsed arguments described by a {@linkcode SchemaShape}. */
+export type ShapeOutput<S extends SchemaShape> = { [K in keyof S]: S[K]["_output"] };
 
 /** One content block of a tool result (`{ type: "text", text }` and the other MCP kinds). */
 export type ToolContent = { type: "text"; text: string } | {
@@ -22,6 +27,7 @@ export interface ToolResult {
   isError?: boolean;
   /** Result metadata. */
   _meta?: Record<string, unknown>;
+  /** Other result fields pass through to the SDK. */
   [key: string]: unknown;
 }
 
@@ -75,8 +81,8 @@ export interface McpToolDefinition<A = Record<string, unknown>> {
  * Declares a tool whose arguments are typed from a zod raw shape (`{ text: z.string() }`).
  * Returns the definition unchanged.
  */
-export function defineTool<S extends z.ZodRawShape>(
-  definition: Omit<McpToolDefinition<z.infer<z.ZodObject<S>>>, "inputSchema"> & {
+export function defineTool<S extends SchemaShape>(
+  definition: Omit<McpToolDefinition<ShapeOutput<S>>, "inputSchema"> & {
     inputSchema: S;
   },
 ): McpToolDefinition {
