@@ -318,6 +318,38 @@ describe("tool-call counter", () => {
   });
 });
 
+describe("limits without protectMcp", () => {
+  it("the tool itself refuses over the limit: error result with the retry hint", async () => {
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      limits: { perSubject: { limit: 1, windowSeconds: 60 }, perClient: false },
+      tools: [defineTool({
+        name: "ping",
+        scopes: [],
+        inputSchema: {},
+        run: () => ({ content: [{ type: "text", text: "pong" }] }),
+      })],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const authInfo = { token: "t", clientId: "c", scopes: [], extra: { subject: "s" } };
+    const call = async () =>
+      (await message(
+        await mcp.fetch(rpc("tools/call", { name: "ping", arguments: {} }), {
+          authInfo,
+        }),
+      )).result;
+    assert.equal((await call()).content[0].text, "pong");
+    const refused = await call();
+    assert.equal(refused.isError, true);
+    assert.equal(refused.structuredContent.error, "rate_limited");
+    assert.ok(
+      refused.structuredContent.retryAfter > 0 && refused.structuredContent.retryAfter <= 60,
+    );
+  });
+});
+
 describe("adapters (the packages are not installed: each is called the way the library calls it)", () => {
   it("mcp-handler: withMcpAuth calls verifyToken(req, bearerToken) and reads the AuthInfo", async () => {
     const verifyToken = mcpHandlerVerifyToken(verifier, { scopes: ["mcp:read"] });
