@@ -12,6 +12,7 @@ import {
   StreamableHTTPClientTransport as HttpV2,
 } from "@modelcontextprotocol/client";
 import { clientV1, clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
+import { TestProvider } from "./support/mcp_client.ts";
 
 function textOf(result: unknown): string {
   const content = (result as { content: { type: string; text?: string }[] }).content;
@@ -22,6 +23,31 @@ function noteTexts(result: unknown): string[] {
   const sc = (result as { structuredContent: { notes: { text: string }[] } }).structuredContent;
   return sc.notes.map((n) => n.text);
 }
+
+test("SDK v2 client's own OAuth (2026-07-28): 401 → discovery → registration → PKCE → tools", async () => {
+  const demo = await startDemo();
+  try {
+    const provider = new TestProvider("erin");
+    const client = new ClientV2({ name: "v2-oauth", version: "1.0.0" }, {
+      versionNegotiation: { mode: "auto" },
+    });
+    const transport = new HttpV2(new URL(demo.mcpUrl), { authProvider: provider as never });
+    await assert.rejects(client.connect(transport));
+    assert.ok(provider.lastCallback, "the v2 client sent the user to /authorize");
+    assert.equal(provider.lastAuthorizationUrl!.searchParams.get("resource"), demo.mcpUrl);
+    await transport.finishAuth(provider.lastCallback!.searchParams);
+    const again = new ClientV2({ name: "v2-oauth", version: "1.0.0" }, {
+      versionNegotiation: { mode: "auto" },
+    });
+    await again.connect(new HttpV2(new URL(demo.mcpUrl), { authProvider: provider as never }));
+    assert.equal(again.getNegotiatedProtocolVersion(), "2026-07-28");
+    const who = await again.callTool({ name: "whoami", arguments: {} });
+    assert.equal((who.structuredContent as { subject: string }).subject, "erin");
+    await again.close();
+  } finally {
+    await demo.close();
+  }
+});
 
 test("read-only token: every tool listed with its scopes in _meta; add_note → 403 insufficient_scope", async () => {
   const demo = await startDemo();

@@ -25,6 +25,8 @@ export class TestProvider implements OAuthClientProvider {
   saved?: OAuthTokens;
   verifier = "";
   lastCode?: string;
+  /** The whole callback URL of the last authorization (code, iss, state). */
+  lastCallback?: URL;
   lastAuthorizationUrl?: URL;
   cookies = new Map<string, string>();
   decision: "approve" | "deny" = "approve";
@@ -111,6 +113,7 @@ export class TestProvider implements OAuthClientProvider {
           const code = loc.searchParams.get("code");
           if (!code) throw new Error("authorization failed: " + loc.searchParams.get("error"));
           this.lastCode = code;
+          this.lastCallback = loc;
           return;
         }
         res = await this.get(loc.href);
