@@ -289,7 +289,7 @@ export async function callTool(
         type: "text",
         text: `${preview}\n\nNothing has changed yet. To go ahead, call "${g.confirmTool}" with ` +
           `{"confirmationToken": "${token}", "idempotencyKey": "<a new unique id>"} ` +
-          `within 5 minutes.`,
+          `within ${Math.max(1, Math.round((expiresAt * 1000 - Date.now()) / 60_000))} minutes.`,
       }],
       structuredContent: structured,
     },
