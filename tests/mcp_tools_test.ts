@@ -228,6 +228,26 @@ describe("protectMcp request checks", () => {
     assert.equal(ran(), 0);
   });
 
+  it("a body that stops arriving is refused with 408 and never runs", async () => {
+    let ran = 0;
+    const handler = protectMcp(() => {
+      ran++;
+      return new Response("ran");
+    }, { verifier, toolScopes: TOOL_SCOPES, bodyTimeoutMs: 50 });
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"method":"tools/call"'));
+      },
+      pull: () => new Promise<void>(() => {}),
+    });
+    const res = await handler(
+      rpc("tools/call", {}, await tokenWith("mcp:admin"), { body: stalled }),
+    );
+    assert.equal(res.status, 408);
+    await res.body?.cancel();
+    assert.equal(ran, 0);
+  });
+
   it("SDK v1 server with toolScopes: an oversized body for the admin tool gets 413 (issue 8 item 7)", async () => {
     const handler = protectMcp(createMcpServer, {
       verifier,

@@ -12,6 +12,7 @@ import {
   type Verifier,
   type VerifyFunction,
 } from "../../verify.ts";
+import { BodyError, readBoundedText } from "../_body.ts";
 import { contexts, type RequestContext } from "./_context.ts";
 import { type CorsOptions, corsPreflight, withCors } from "./cors.ts";
 import { InsufficientScopeError } from "./scopes.ts";
@@ -116,9 +117,11 @@ export interface ProtectMcpOptions {
   /**
    * Upper bound on a POST body, bytes (default 4 MiB). When scopes depend on the body
    * (`toolScopes` or `tools`), a bigger body, or one with a `Content-Encoding`, is refused with
-   * 413 / 415 before anything runs.
+   * 413 / 415 before anything runs (read as a bounded stream, Content-Length checked first).
    */
   maxBodyBytes?: number;
+  /** How long that body may take to arrive, ms (default 10 000; slower → 408). */
+  bodyTimeoutMs?: number;
 }
 
 type Body = { text: string } | { refuse: Response };
@@ -130,39 +133,26 @@ function jsonError(status: number, message: string, headers: Record<string, stri
   );
 }
 
-/** Reads the body as a bounded stream; refuses what cannot be inspected (issue 8 item 7). */
-async function readBody(req: Request, limit: number): Promise<Body> {
+/**
+ * Reads the body as a bounded stream (`src/_body.ts`); refuses what cannot be inspected
+ * (issue 8 item 7): over the cap 413, too slow 408, not UTF-8 400, encoded 415.
+ */
+async function readBody(req: Request, limit: number, timeoutMs: number): Promise<Body> {
   const encoding = req.headers.get("content-encoding");
   if (encoding && encoding.toLowerCase() !== "identity") {
+    await req.body?.cancel().catch(() => {});
     return { refuse: jsonError(415, "Content-Encoding is not supported") };
   }
-  const tooLarge = { refuse: jsonError(413, `Request body larger than ${limit} bytes`) };
-  const declared = Number(req.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > limit) {
-    await req.body?.cancel();
-    return tooLarge;
-  }
-  if (!req.body) return { text: "" };
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      return tooLarge;
+  try {
+    return { text: await readBoundedText(req, limit, { timeoutMs }) };
+  } catch (e) {
+    if (!(e instanceof BodyError)) throw e;
+    if (e.reason === "too_large") {
+      return { refuse: jsonError(413, `Request body larger than ${limit} bytes`) };
     }
-    chunks.push(value);
+    if (e.reason === "timeout") return { refuse: jsonError(408, "Request body too slow") };
+    return { refuse: jsonError(400, "Request body could not be read") };
   }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return { text: new TextDecoder().decode(all) };
 }
 
 /** JSON-RPC `tools/call` requests in a body: `[id, tool name]` pairs. */
@@ -235,7 +225,7 @@ export function protectMcp(
   const handle = async (req: Request): Promise<Response> => {
     let calls: Array<[unknown, string]> = [];
     if (inspect && req.method === "POST") {
-      const body = await readBody(req, limit);
+      const body = await readBody(req, limit, options.bodyTimeoutMs ?? 10_000);
       if ("refuse" in body) return body.refuse;
       calls = toolCalls(body.text);
       req = new Request(req, { body: body.text });
