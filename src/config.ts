@@ -97,7 +97,7 @@ export interface AuthServerConfig {
    * other question is answered `{ "active": false }`.
    */
   introspectionClients?: IntrospectionClient[];
-  /** Audit hook; errors it throws are swallowed. */
+  /** Audit hook. If it throws or rejects, the request is unaffected and the failure is reported as an `error` event (once) and on the console unless `quiet`. App hooks that throw (`authenticate`, `renderConsent`, `registration`) are reported here as `error` events naming the hook and endpoint. */
   onEvent?: (event: AuditEvent) => void | Promise<void>;
   /** Replace the consent page. */
   renderConsent?: (ctx: ConsentPageContext) => Response | Promise<Response>;
@@ -105,7 +105,7 @@ export interface AuthServerConfig {
   fetch?: typeof fetch;
   /** Clock in epoch ms (tests). */
   now?: () => number;
-  /** Silence the development warnings (ephemeral key, memory storage). */
+  /** Silence the console: development warnings (ephemeral key, memory storage) and hook-failure lines. `error` events still reach `onEvent`. */
   quiet?: boolean;
 }
 
