@@ -11,9 +11,18 @@
  *
  * @example
  * ```ts
+ * // @ts-types="@modelcontextprotocol/sdk/server/mcp"
+ * import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
  * import { createVerifier } from "@gatehouse/oauth/verify";
  * import { protectMcp } from "@gatehouse/oauth/mcp";
- * import { createMcpServer, TOOL_SCOPES } from "./tools.ts";
+ *
+ * const createMcpServer = () => {
+ *   const server = new McpServer({ name: "notes", version: "1.0.0" });
+ *   server.registerTool("stats", { description: "Usage statistics" }, () => ({
+ *     content: [{ type: "text", text: "42 notes" }],
+ *   }));
+ *   return server;
+ * };
  *
  * const verifier = createVerifier({
  *   issuer: "http://localhost:8787",
@@ -21,7 +30,7 @@
  *   jwksUri: "http://localhost:8787/jwks",
  *   scopeHierarchy: { "mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"] },
  * });
- * Deno.serve(protectMcp(createMcpServer, { verifier, toolScopes: TOOL_SCOPES }));
+ * Deno.serve(protectMcp(createMcpServer, { verifier, toolScopes: { stats: ["mcp:admin"] } }));
  * ```
  *
  * @module
@@ -30,7 +39,6 @@
 // The SDK's "./*" export maps types to "*.d.ts", so "x.js" specifiers resolve at runtime but not
 // for the type checker; type-only imports use the extensionless form, value imports @ts-types.
 import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport";
 // @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
 import {
   WebStandardStreamableHTTPServerTransport,
@@ -45,6 +53,27 @@ import {
 } from "./verify.ts";
 
 export type { AuthInfo };
+
+/** The part of an MCP SDK transport that {@linkcode McpServerLike.connect} needs to accept. */
+export interface McpConnectTransport {
+  /** Starts the transport (the SDK server calls it). */
+  start(): Promise<void>;
+  /** Closes the transport. */
+  close(): Promise<void>;
+}
+
+/**
+ * Options for the SDK's `WebStandardStreamableHTTPServerTransport` (see the SDK for all of
+ * them; the ones below are the usual ones, others pass through unchanged).
+ */
+export interface McpTransportOptions {
+  /** Session ids for stateful mode; `undefined` (default) = stateless. */
+  sessionIdGenerator?: (() => string) | undefined;
+  /** Answer with JSON instead of an SSE stream (default true here). */
+  enableJsonResponse?: boolean;
+  /** Any other SDK transport option. */
+  [option: string]: unknown;
+}
 
 /** Converts a verified token into the SDK's `AuthInfo` (what tools see as `extra.authInfo`). */
 export function toAuthInfo(verified: VerifiedToken): AuthInfo {
@@ -106,7 +135,7 @@ export function requireScopes(
 /** Anything with the SDK server's `connect` (an `McpServer` or a low-level `Server`). */
 export interface McpServerLike {
   /** Attaches a transport. */
-  connect(transport: Transport): Promise<void>;
+  connect(transport: McpConnectTransport): Promise<void>;
   /** Detaches and closes. */
   close?(): Promise<void>;
 }
@@ -161,7 +190,7 @@ export interface ProtectMcpOptions {
    * Transport options (default: stateless, `sessionIdGenerator: undefined`, and
    * `enableJsonResponse: true`).
    */
-  transport?: WebStandardStreamableHTTPServerTransportOptions;
+  transport?: McpTransportOptions;
   /** Upper bound on the JSON-RPC body read to find tool names (default 4 MiB). */
   maxBodyBytes?: number;
 }
@@ -258,11 +287,11 @@ export function protectMcp(
   const baseScopes = options.scopes ?? [];
   const toolScopes = options.toolScopes;
   const limit = options.maxBodyBytes ?? 4 * 1024 * 1024;
-  const transportOptions: WebStandardStreamableHTTPServerTransportOptions = {
+  const transportOptions = {
     sessionIdGenerator: undefined,
     enableJsonResponse: true,
     ...options.transport,
-  };
+  } as WebStandardStreamableHTTPServerTransportOptions;
 
   return async (req) => {
     const required = toolScopes

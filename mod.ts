@@ -41,12 +41,14 @@ export type {
   RevocationMode,
 } from "./src/config.ts";
 export type { AuditEvent, AuditEventType } from "./src/events.ts";
-export type { ClientRecord } from "./src/clients.ts";
+export type { AuthMethod, ClientRecord } from "./src/clients.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { ConsentPageContext } from "./src/consent_page.ts";
 export { renderConsentPage } from "./src/consent_page.ts";
 export { generateSigningKey } from "./src/keys.ts";
 export { OAuthError } from "./src/errors.ts";
+export type { OAuthErrorCode } from "./src/errors.ts";
+export type { SigningJwk } from "./src/keys.ts";
 export { memoryStorage } from "./storage/memory.ts";
 export type { Storage } from "./storage/mod.ts";
 export type { VerifiedToken, VerifyResult } from "./src/verifier.ts";

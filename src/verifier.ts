@@ -229,13 +229,18 @@ class Failure {
  *
  * @example
  * ```ts
+ * import { createVerifier } from "@gatehouse/oauth/verify";
+ *
  * const verifier = createVerifier({
  *   issuer: "http://localhost:8787",
  *   audience: "http://localhost:8787/mcp",
  *   jwksUri: "http://localhost:8787/jwks",
  * });
- * const result = await verifier.verify(request, { scopes: ["mcp:read"] });
- * if (!result.ok) return result.response;
+ * export async function handler(request: Request): Promise<Response> {
+ *   const result = await verifier.verify(request, { scopes: ["mcp:read"] });
+ *   if (!result.ok) return result.response;
+ *   return new Response(`hello ${result.claims.subject}`);
+ * }
  * ```
  */
 export function createVerifier(options: VerifierOptions): Verifier {

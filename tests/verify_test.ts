@@ -24,7 +24,7 @@ import {
   signToken,
   T0,
   type TestKey,
-} from "./verify_fixtures_test.ts";
+} from "./support/verify_fixtures.ts";
 
 const PRM = "http://localhost:8787/.well-known/oauth-protected-resource/mcp";
 const HIERARCHY = { "mcp:admin": ["mcp:write"], "mcp:write": ["mcp:read"] };
