@@ -1,6 +1,6 @@
 /**
  * What a user copies must compile: every TypeScript/JavaScript block in the
- * Markdown docs (README.md, CONTRIBUTING.md) and every JSDoc example in the
+ * top-level Markdown docs (README.md, CONTRIBUTING.md, …) and every JSDoc example in the
  * published modules is type-checked with `deno check --doc-only` /
  * `deno check --doc`, and `deno doc --lint` is clean for every entry point
  * in deno.json `exports`. Blocks that are not code use another fence language
@@ -45,10 +45,22 @@ async function tsFiles(dir: string): Promise<string[]> {
 
 const CODE_FENCE = /^```(ts|typescript|tsx|js|javascript|jsx)\s*$/gm;
 
-for (const doc of ["README.md", "CONTRIBUTING.md"]) {
+/** The Markdown files at the top level that contain code blocks (README.md, CONTRIBUTING.md, …). */
+const DOCS = [...Deno.readDirSync(ROOT)]
+  .filter((e) => e.isFile && e.name.endsWith(".md"))
+  .map((e) => e.name)
+  .filter((name) => new RegExp(CODE_FENCE.source, "m").test(Deno.readTextFileSync(ROOT + name)))
+  .sort();
+
+test("README.md is among the Markdown docs with code blocks", () => {
+  assert.ok(DOCS.includes("README.md"), DOCS.join(" "));
+});
+
+for (const doc of DOCS) {
   test(`${doc}: every TypeScript/JavaScript block type-checks`, async () => {
     const text = await Deno.readTextFile(ROOT + doc);
     const blocks = [...text.matchAll(CODE_FENCE)].length;
+    assert.ok(blocks > 0);
     const { code, out } = await deno(["check", "--doc-only", doc]);
     assert.equal(code, 0, out);
     const checked = out.split("\n").filter((l) => l.startsWith(`Check ${doc}#`)).length;
