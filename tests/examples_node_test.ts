@@ -19,7 +19,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 interface NodeDemo {
   origin: string;
   /** Forward a Request to the server over HTTP (127.0.0.1, the listening address). */
-  fetch: (req: Request) => Promise<Response>;
+  fetch: (req: Request, client?: Deno.HttpClient) => Promise<Response>;
   stderr: () => string;
   stop: () => Promise<number | null>;
 }
@@ -48,11 +48,11 @@ async function startNodeDemo(env: Record<string, string> = {}): Promise<NodeDemo
   const port = new URL(origin).port;
   return {
     origin,
-    fetch: (req) => {
+    fetch: (req, client) => {
       const u = new URL(req.url);
       u.hostname = "127.0.0.1";
       u.port = port;
-      return fetch(new Request(u, req));
+      return fetch(new Request(u, req), client ? { client } : {});
     },
     stderr: () => stderr,
     stop: async () => {
@@ -102,15 +102,20 @@ test("examples/node bridge: streamed request body, 413 on an oversized one, HEAD
     assert.equal(reg.status, 201, await reg.clone().text());
     assert.match((await reg.json()).client_id, /\S/);
 
+    // Its own connection: the server answers before reading the body and then closes it.
+    const own = Deno.createHttpClient({});
     const big = await demo.fetch(
       new Request(demo.origin + "/register", {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: "x".repeat(200 * 1024),
       }),
+      own,
     );
     assert.equal(big.status, 413);
+    assert.equal(big.headers.get("connection"), "close");
     await big.body?.cancel();
+    own.close();
 
     const head = await demo.fetch(
       new Request(demo.origin + "/.well-known/oauth-authorization-server", { method: "HEAD" }),

@@ -10,7 +10,42 @@
  * @module
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+
+/**
+ * The request body as a Web stream, with backpressure. Cancelling it (a handler that stops
+ * reading, e.g. at its size cap) discards the rest instead of destroying the socket, so the
+ * response can still be written.
+ */
+function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.pause();
+      req.on("data", (chunk: Uint8Array) => {
+        if (done) return;
+        controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if ((controller.desiredSize ?? 0) <= 0) req.pause();
+      });
+      req.once("end", () => {
+        if (done) return;
+        done = true;
+        controller.close();
+      });
+      req.once("error", (e) => {
+        if (done) return;
+        done = true;
+        controller.error(e);
+      });
+    },
+    pull() {
+      req.resume();
+    },
+    cancel() {
+      done = true;
+      req.resume();
+    },
+  });
+}
 
 /** Build a `Request` from a Node request. `origin` is your public origin (proxy-safe). */
 export function toWebRequest(req: IncomingMessage, origin: string, signal?: AbortSignal): Request {
@@ -25,7 +60,7 @@ export function toWebRequest(req: IncomingMessage, origin: string, signal?: Abor
     method,
     headers,
     signal,
-    body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : undefined,
+    body: hasBody ? requestBody(req) : undefined,
     // Node's fetch needs this for a streamed request body.
     ...(hasBody ? { duplex: "half" } : {}),
   } as RequestInit);
