@@ -4,13 +4,27 @@
  *
  * ```ts
  * import { createAuthServer } from "@gatehouse/oauth";
+ *
+ * // Your app's session lookup; here a cookie that holds the user id.
+ * const userOf = (req: Request): string | undefined =>
+ *   /(?:^|;\s*)uid=([\w-]+)/.exec(req.headers.get("cookie") ?? "")?.[1];
+ *
  * const auth = createAuthServer({
  *   issuer: "https://mcp.example.com",
  *   resources: ["https://mcp.example.com/mcp"],
- *   authenticate: (req) => mySession(req)?.userId ?? Response.redirect("/login"),
+ *   // Signed in → the user id; not yet → your login page. Response.redirect needs an
+ *   // absolute URL, so resolve it against the request.
+ *   authenticate: (req) =>
+ *     userOf(req) ??
+ *       Response.redirect(new URL(`/login?next=${encodeURIComponent(req.url)}`, req.url), 302),
  * });
- * Deno.serve((req) => auth.owns(req) ? auth.handle(req) : myApp(req));
+ *
+ * Deno.serve((req) => auth.owns(req) ? auth.handle(req) : new Response("your app"));
  * ```
+ *
+ * An `authenticate` (or `renderConsent`, or `onEvent`) hook that throws is
+ * reported as an `error` audit event and on the console (unless `quiet`); the
+ * user gets a generic error page.
  *
  * @module
  */
@@ -27,12 +41,14 @@ export type {
   RevocationMode,
 } from "./src/config.ts";
 export type { AuditEvent, AuditEventType } from "./src/events.ts";
-export type { ClientRecord } from "./src/clients.ts";
+export type { AuthMethod, ClientRecord } from "./src/clients.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { ConsentPageContext } from "./src/consent_page.ts";
 export { renderConsentPage } from "./src/consent_page.ts";
 export { generateSigningKey } from "./src/keys.ts";
 export { OAuthError } from "./src/errors.ts";
+export type { OAuthErrorCode } from "./src/errors.ts";
+export type { SigningJwk } from "./src/keys.ts";
 export { memoryStorage } from "./storage/memory.ts";
 export type { Storage } from "./storage/mod.ts";
 export type { VerifiedToken, VerifyResult } from "./src/verifier.ts";

@@ -21,6 +21,10 @@ export interface Ctx {
     jwks: string;
   };
   emit(event: Omit<AuditEvent, "at">): void;
+  /** The endpoint path being served (for `error` events). */
+  endpoint: string;
+  /** Report an app hook that threw (`error` event + console unless quiet); never throws. */
+  hookFailed(hook: string, error: unknown): void;
   /** Revoke a grant and report it (`grant.revoked`, or `token.revoked` for RFC 7009); returns it if it was active. */
   revoke(
     grantId: string,

@@ -165,7 +165,8 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   let who: string | Response | undefined;
   try {
     who = subjectOf(await ctx.config.authenticate(req, { client, scopes, resource }));
-  } catch {
+  } catch (e) {
+    ctx.hookFailed("authenticate", e);
     return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
   }
   if (who instanceof Response) return who;
@@ -207,7 +208,17 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     resource: { url: resource, name: res.name },
     warnings,
   };
-  return ctx.config.renderConsent ? await ctx.config.renderConsent(page) : renderConsentPage(page);
+  if (!ctx.config.renderConsent) return renderConsentPage(page);
+  try {
+    return await ctx.config.renderConsent(page);
+  } catch (e) {
+    ctx.hookFailed("renderConsent", e);
+    return errorPage(
+      500,
+      "Something went wrong",
+      "The consent page could not be shown. Please try again.",
+    );
+  }
 }
 
 /** POST /authorize: the consent form's submission. */
@@ -267,8 +278,9 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
         resource: pending.resource,
       }),
     );
-  } catch {
-    who = undefined;
+  } catch (e) {
+    ctx.hookFailed("authenticate", e);
+    return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
   }
   if (who !== pending.subject) {
     return errorPage(

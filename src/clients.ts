@@ -13,7 +13,7 @@ import type { Store } from "./_store.ts";
 /** Token endpoint authentication methods supported. */
 export const AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"] as const;
 /** One of {@link AUTH_METHODS}. */
-export type AuthMethod = typeof AUTH_METHODS[number];
+export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post";
 
 /** A client as stored (the secret only as a SHA-256 hash). */
 export interface ClientRecord {

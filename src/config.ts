@@ -5,7 +5,7 @@
  * @module
  */
 import * as z from "zod/mini";
-import type { JWK } from "jose";
+import type { SigningJwk } from "./keys.ts";
 import type { Storage } from "../storage/mod.ts";
 import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
@@ -71,7 +71,7 @@ export interface AuthServerConfig {
   /** Storage driver. Default: memory (single process only; a warning is printed). */
   storage?: Storage;
   /** Private JWKs (with `kid`); the first one signs, all are published. Public-only JWKs are published but never sign (rotation). Default: an ephemeral Ed25519 key (development only; a warning is printed). */
-  keys?: JWK[];
+  keys?: SigningJwk[];
   /** Resolve the end user: subject, or a Response (login page, redirect) to send instead. */
   authenticate: (
     req: Request,
@@ -97,7 +97,7 @@ export interface AuthServerConfig {
    * other question is answered `{ "active": false }`.
    */
   introspectionClients?: IntrospectionClient[];
-  /** Audit hook; errors it throws are swallowed. */
+  /** Audit hook. If it throws or rejects, the request is unaffected and the failure is reported as an `error` event (once) and on the console unless `quiet`. App hooks that throw (`authenticate`, `renderConsent`, `registration`) are reported here as `error` events naming the hook and endpoint. */
   onEvent?: (event: AuditEvent) => void | Promise<void>;
   /** Replace the consent page. */
   renderConsent?: (ctx: ConsentPageContext) => Response | Promise<Response>;
@@ -105,7 +105,7 @@ export interface AuthServerConfig {
   fetch?: typeof fetch;
   /** Clock in epoch ms (tests). */
   now?: () => number;
-  /** Silence the development warnings (ephemeral key, memory storage). */
+  /** Silence the console: development warnings (ephemeral key, memory storage) and hook-failure lines. `error` events still reach `onEvent`. */
   quiet?: boolean;
 }
 
@@ -143,7 +143,7 @@ const B64_32 = /^[A-Za-z0-9_-]{43}$/;
 /** Structural check of a signing JWK (32-byte members), so a typo fails at start, not on first use. */
 function keyShapeOk(k: unknown): boolean {
   if (typeof k !== "object" || k === null) return false;
-  const j = k as JWK;
+  const j = k as SigningJwk;
   if (typeof j.kid !== "string" || !j.kid) return false;
   const members = j.kty === "OKP" && j.crv === "Ed25519"
     ? [j.x]
@@ -185,7 +185,7 @@ const schema = z.strictObject({
   )),
   keys: z.optional(
     z.array(
-      z.custom<JWK>(
+      z.custom<SigningJwk>(
         keyShapeOk,
         "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid and 32-byte base64url members",
       ),

@@ -7,6 +7,32 @@
 import { createLocalJWKSet, exportJWK, importJWK, SignJWT } from "jose";
 import type { JWK, JWTPayload } from "jose";
 
+/**
+ * A signing key as a JSON Web Key (RFC 7517 §4; RFC 8037 for OKP, RFC 7518 §6.2 for EC):
+ * Ed25519 (`kty: "OKP"`, `crv: "Ed25519"`) or P-256 (`kty: "EC"`, `crv: "P-256"`), base64url
+ * members. A private key has `d`; a public-only one is published for rotation but never signs.
+ */
+export interface SigningJwk {
+  /** Key type: `"OKP"` (Ed25519) or `"EC"` (P-256). */
+  kty?: string;
+  /** Curve: `"Ed25519"` or `"P-256"`. */
+  crv?: string;
+  /** Public key (x coordinate for EC). */
+  x?: string;
+  /** EC y coordinate. */
+  y?: string;
+  /** Private key; absent on a public-only (retiring or upcoming) key. */
+  d?: string;
+  /** Key id, required: tokens name it in their `kid` header. */
+  kid?: string;
+  /** `"EdDSA"` or `"ES256"`. */
+  alg?: string;
+  /** `"sig"`. */
+  use?: string;
+  /** Other JWK members are kept but not read. */
+  [member: string]: unknown;
+}
+
 /** The signing side of the key set. */
 export interface KeySet {
   /** Sign an access token's claims with the active key. */
@@ -33,7 +59,9 @@ function publicPart(jwk: JWK): JWK {
 }
 
 /** Generate an Ed25519 (default) or ES256 private JWK with a random kid. */
-export async function generateSigningKey(alg: "EdDSA" | "ES256" = "EdDSA"): Promise<JWK> {
+export async function generateSigningKey(
+  alg: "EdDSA" | "ES256" = "EdDSA",
+): Promise<SigningJwk> {
   const pair = alg === "EdDSA"
     ? await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
       "sign",
@@ -46,15 +74,16 @@ export async function generateSigningKey(alg: "EdDSA" | "ES256" = "EdDSA"): Prom
   const jwk = await exportJWK(pair.privateKey);
   jwk.kid = crypto.randomUUID();
   jwk.alg = alg;
-  return jwk;
+  return jwk as SigningJwk;
 }
 
 /** Build the key set from config (first key signs). */
 export async function loadKeys(
-  keys: JWK[] | undefined,
+  configured: SigningJwk[] | undefined,
   warn: (msg: string) => void,
 ): Promise<KeySet> {
   let ephemeral = false;
+  let keys = configured as JWK[] | undefined;
   if (!keys || keys.length === 0) {
     ephemeral = true;
     keys = [await generateSigningKey()];

@@ -13,7 +13,7 @@ import { StorageError } from "../storage/mod.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { loadKeys } from "./keys.ts";
 import type { KeySet } from "./keys.ts";
-import { emit } from "./events.ts";
+import { createEventSink } from "./events.ts";
 import { findClient, publicClient, registerClient } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
 import { authorizeGet, authorizePost } from "./authorize.ts";
@@ -111,6 +111,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     );
   }
   const store = new Store(cfg.storage ?? memoryStorage(), cfg.now);
+  const events = createEventSink({ onEvent: cfg.onEvent, quiet: cfg.quiet, now: cfg.now });
   const base = cfg.issuerUrl.origin + cfg.basePath;
   const endpoints = {
     authorization: base + "/authorize",
@@ -139,7 +140,9 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       store,
       keys: k,
       endpoints,
-      emit: (e) => emit(cfg.onEvent, { ...e, at: cfg.now() }),
+      emit: (e) => events.emit(e),
+      endpoint: "",
+      hookFailed: (hook, error) => events.hookFailed(hook, "", error),
       revoke: revokeAndReport,
       findClient: (id) =>
         findClient(store, id, {
@@ -208,7 +211,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       let allowed = false;
       try {
         allowed = await policy(body, req);
-      } catch {
+      } catch (e) {
+        ctx.hookFailed("registration", e);
         allowed = false;
       }
       if (!allowed) {
@@ -249,8 +253,17 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     const h = route.methods[req.method] ??
       (req.method === "HEAD" && route.api ? route.methods.GET : undefined);
     if (!h) return methodNotAllowed(Object.keys(route.methods));
+    const endpoint = path!;
     try {
-      const res = await h(await ctxOrReset(), req);
+      const shared = await ctxOrReset();
+      // Per request: events and hook failures name the endpoint they happened on.
+      const ctx: Ctx = {
+        ...shared,
+        endpoint,
+        emit: (e) => events.emit(e, endpoint),
+        hookFailed: (hook, error) => events.hookFailed(hook, endpoint, error),
+      };
+      const res = await h(ctx, req);
       return req.method === "HEAD" ? new Response(null, res) : res;
     } catch (e) {
       if (e instanceof OAuthError) return e.toResponse(route.api ? CORS : {});
@@ -263,7 +276,9 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
           }).toResponse(CORS)
           : errorPage(503, "Temporarily unavailable", "Please try again in a moment.");
       }
-      console.error(`[gatehouse] internal error on ${path}: ${(e as Error)?.name ?? "Error"}`);
+      // Reported like a hook failure (console unless quiet, plus an `error` event); the
+      // client only ever sees a generic answer.
+      events.hookFailed(undefined, endpoint, e);
       return route.api
         ? new OAuthError("server_error", "internal error", { status: 500 }).toResponse(CORS)
         : errorPage(500, "Something went wrong", "Please try again.");
@@ -329,9 +344,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     const now = cfg.now();
     const g = await revokeGrant(store, grantId, reason, now, now + cfg.refreshTokenTtl * 1000);
     if (g) {
-      emit(cfg.onEvent, {
+      events.emit({
         type,
-        at: now,
         subject: g.subject,
         clientId: g.clientId,
         scopes: g.scopes,
@@ -358,7 +372,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       }
       if (!c) return false;
       await store.delete(["client", id]);
-      emit(cfg.onEvent, { type: "client.revoked", at: cfg.now(), clientId: id });
+      events.emit({ type: "client.revoked", clientId: id }, "admin.revokeClient");
       return true;
     },
     listGrants: grants,

@@ -75,6 +75,12 @@ export interface IntrospectionOptions {
   cacheTtlMs?: number;
   /** Time limit for one introspection call, headers and body, ms (default 5000); past it → 503. */
   timeoutMs?: number;
+  /**
+   * With local keys (`jwks`/`keys`/`jwksUri`) as well: introspect only calls that require one of
+   * these scopes (e.g. `["mcp:write"]` for tools that change things); other calls are checked
+   * locally and keep accepting a revoked token until it expires. Default: every call.
+   */
+  scopes?: string[];
 }
 
 /** Options for {@linkcode createVerifier}. */
@@ -229,13 +235,18 @@ class Failure {
  *
  * @example
  * ```ts
+ * import { createVerifier } from "@gatehouse/oauth/verify";
+ *
  * const verifier = createVerifier({
  *   issuer: "http://localhost:8787",
  *   audience: "http://localhost:8787/mcp",
  *   jwksUri: "http://localhost:8787/jwks",
  * });
- * const result = await verifier.verify(request, { scopes: ["mcp:read"] });
- * if (!result.ok) return result.response;
+ * export async function handler(request: Request): Promise<Response> {
+ *   const result = await verifier.verify(request, { scopes: ["mcp:read"] });
+ *   if (!result.ok) return result.response;
+ *   return new Response(`hello ${result.claims.subject}`);
+ * }
  * ```
  */
 export function createVerifier(options: VerifierOptions): Verifier {
@@ -268,6 +279,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const revocation = options.revocation;
   const introspection = options.introspection;
   const hasLocalKeys = Boolean(localJwks || options.jwksUri);
+  const introspectFor = introspectionScopes(introspection, hasLocalKeys);
   const keys = new KeyStore({
     jwks: localJwks,
     jwksUri: options.jwksUri,
@@ -478,7 +490,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return r.ok ? r.info : new Failure(r.refused, "invalid_token", r.description);
   };
 
-  const verifyMiss = async (token: string, at: number): Promise<CacheEntry | Failure> => {
+  const verifyMiss = async (
+    token: string,
+    at: number,
+    required: readonly string[],
+  ): Promise<CacheEntry | Failure> => {
     let verified: VerifiedToken | undefined;
     if (hasLocalKeys) {
       const local = await checkLocal(token, at);
@@ -486,7 +502,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       verified = local;
     }
     let introspectedAt: number | undefined;
-    if (introspection) {
+    if (introspection && introspectFor(required)) {
       const info = await introspect(token, at);
       if (info instanceof Failure) return info;
       introspectedAt = at;
@@ -544,7 +560,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       cache.set(token, entry);
       counters.cacheHits++;
       if (
-        introspection && at - (entry.introspectedAt ?? -Infinity) >= (introspection.cacheTtlMs ?? 0)
+        introspection && introspectFor(required) &&
+        at - (entry.introspectedAt ?? -Infinity) >= (introspection.cacheTtlMs ?? 0)
       ) {
         const info = await introspect(token, at);
         if (info instanceof Failure) {
@@ -554,7 +571,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         entry.introspectedAt = at;
       }
     } else {
-      const result = await verifyMiss(token, at);
+      const result = await verifyMiss(token, at, required);
       if (result instanceof Failure) return fail(result, required);
       entry = result;
       if (maxEntries > 0) {
@@ -598,4 +615,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
     },
   };
+}
+
+/** Which calls introspect: all of them, or (with local keys) those requiring one of `scopes`. */
+function introspectionScopes(
+  introspection: IntrospectionOptions | undefined,
+  hasLocalKeys: boolean,
+): (required: readonly string[]) => boolean {
+  const only = introspection?.scopes;
+  if (!introspection || !hasLocalKeys || !only) return () => Boolean(introspection);
+  const set = new Set(only);
+  return (required) => required.some((s) => set.has(s));
 }

@@ -46,16 +46,22 @@ export function buildChallenge(input: ChallengeInput): string {
   return "Bearer " + params.join(", ");
 }
 
-/** Builds the full error Response: challenge header, `no-store`, small JSON body. */
+/**
+ * Builds the full error Response: challenge header, `no-store`, small JSON body. The body
+ * mirrors the challenge: a request without credentials gets no `error` member in either
+ * (RFC 6750 §3.1), only `error_description`.
+ */
 export function challengeResponse(input: ChallengeInput): Response {
   const headers = new Headers({
     "content-type": "application/json",
     "cache-control": "no-store",
   });
   if (input.status !== 503) headers.set("www-authenticate", buildChallenge(input));
-  const body = JSON.stringify({
-    error: input.status === 503 ? "temporarily_unavailable" : input.error ?? "invalid_token",
-    error_description: input.description,
-  });
+  const error = input.status === 503 ? "temporarily_unavailable" : input.error;
+  const body = JSON.stringify(
+    error === undefined
+      ? { error_description: input.description }
+      : { error, error_description: input.description },
+  );
   return new Response(body, { status: input.status, headers });
 }

@@ -9,12 +9,17 @@
  * `swap` cannot interleave with another request: swaps are atomic.
  *
  * ```ts
- * import { durableObjectStorage, GatehouseStorageObject } from "@gatehouse/oauth/storage/durable-object";
+ * import {
+ *   durableObjectStorage,
+ *   type DurableObjectNamespaceLike,
+ *   GatehouseStorageObject,
+ * } from "@gatehouse/oauth/storage/durable-object";
  * export { GatehouseStorageObject }; // wrangler: durable_objects.bindings GATEHOUSE → GatehouseStorageObject
  * export default {
- *   fetch(req: Request, env: { GATEHOUSE: DurableObjectNamespace }) {
+ *   fetch(req: Request, env: { GATEHOUSE: DurableObjectNamespaceLike }): Response {
  *     const storage = durableObjectStorage(env.GATEHOUSE);
- *     // …
+ *     // … createAuthServer({ storage, … }).handle(req)
+ *     return new Response(String(typeof storage.swap));
  *   },
  * };
  * ```

@@ -7,7 +7,8 @@
  * ```ts
  * import { Redis } from "@upstash/redis";
  * import { upstashStorage } from "@gatehouse/oauth/storage/upstash";
- * const storage = upstashStorage(new Redis({ url, token }), { prefix: "gatehouse:" });
+ * // UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN from the environment
+ * const storage = upstashStorage(Redis.fromEnv(), { prefix: "gatehouse:" });
  * ```
  *
  * Each key is `prefix` + the key parts joined with `:` ({@link joinKey}); the

@@ -2,11 +2,12 @@
  * Cloudflare Workers KV storage driver (**eventual** consistency).
  *
  * ```ts
- * import { workersKvStorage } from "@gatehouse/oauth/storage/workers-kv";
+ * import { type KvNamespaceLike, workersKvStorage } from "@gatehouse/oauth/storage/workers-kv";
  * export default {
- *   fetch(req: Request, env: { OAUTH_KV: KVNamespace }) {
+ *   fetch(req: Request, env: { OAUTH_KV: KvNamespaceLike }): Response {
  *     const storage = workersKvStorage(env.OAUTH_KV, { prefix: "gatehouse:" });
- *     // …
+ *     // … createAuthServer({ storage, … }).handle(req)
+ *     return new Response(String(typeof storage.swap));
  *   },
  * };
  * ```

@@ -153,7 +153,11 @@ for (const binding of ["durable-object", "kv"] as const) {
       ...(binding === "kv"
         ? { kvNamespaces: ["OAUTH_KV"] }
         : { durableObjects: { GATEHOUSE: "GatehouseStorageObject" } }),
-      bindings: { ISSUER: WORKER_ISSUER, GATEHOUSE_JWK: JSON.stringify(key) },
+      bindings: {
+        GATEHOUSE_ISSUER: WORKER_ISSUER,
+        GATEHOUSE_STORAGE: binding,
+        GATEHOUSE_SIGNING_KEYS: JSON.stringify([key]),
+      },
     });
     try {
       await mf.ready;
@@ -203,7 +207,7 @@ test("examples/vercel-edge/route.ts in edge-runtime (Upstash REST → redis-serv
             process: {
               env: {
                 GATEHOUSE_ISSUER: EDGE_ISSUER,
-                GATEHOUSE_JWK: JSON.stringify(key),
+                GATEHOUSE_SIGNING_KEYS: JSON.stringify([key]),
                 UPSTASH_REDIS_REST_URL: bridge.url,
                 UPSTASH_REDIS_REST_TOKEN: bridge.token,
               },
@@ -282,7 +286,11 @@ async function runDenoExample(kvPath: string): Promise<void> {
       "examples/deno/main.ts",
     ],
     cwd: ROOT,
-    env: { GATEHOUSE_KV_PATH: kvPath, GATEHOUSE_JWK: JSON.stringify(key), NO_COLOR: "1" },
+    env: {
+      GATEHOUSE_KV_PATH: kvPath,
+      GATEHOUSE_SIGNING_KEYS: JSON.stringify([key]),
+      NO_COLOR: "1",
+    },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -14,7 +14,7 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import { createVerifier, type VerifyFunction } from "../verify.ts";
 import { InsufficientScopeError, protectMcp, requireScopes, toAuthInfo } from "../mcp.ts";
 import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./support/mcp_v1_server.ts";
-import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
+import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtures.ts";
 
 const PRM = "http://localhost:8787/.well-known/oauth-protected-resource/mcp";
 const key = await makeKey("EdDSA", "mcp-key");

@@ -30,7 +30,7 @@ import {
 import { memoryStorage } from "../storage/memory.ts";
 import { takeSlot } from "../src/mcp/_counter.ts";
 import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./support/mcp_v1_server.ts";
-import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
+import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtures.ts";
 
 const key = await makeKey("EdDSA", "tools-key");
 const verifier = createVerifier({

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import * as jose from "jose";
 import { createVerifier } from "../verify.ts";
-import { b64json, ISSUER, makeKey, RESOURCE, signRaw, T0 } from "./verify_fixtures_test.ts";
+import { b64json, ISSUER, makeKey, RESOURCE, signRaw, T0 } from "./support/verify_fixtures.ts";
 
 const key = await makeKey("EdDSA", "fuzz");
 const verifier = createVerifier({

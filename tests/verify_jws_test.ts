@@ -11,7 +11,7 @@ import {
   parseCompactJws,
   verifySignature,
 } from "../src/_jwt.ts";
-import { b64json } from "./verify_fixtures_test.ts";
+import { b64json } from "./support/verify_fixtures.ts";
 
 const vectors = JSON.parse(
   await Deno.readTextFile(new URL("../../shared/vectors.json", import.meta.url)).catch(() =>

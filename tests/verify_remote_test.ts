@@ -7,7 +7,14 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createVerifier, type VerifierOptions } from "../verify.ts";
-import { ISSUER, makeKey, RESOURCE, signToken, T0, type TestKey } from "./verify_fixtures_test.ts";
+import {
+  ISSUER,
+  makeKey,
+  RESOURCE,
+  signToken,
+  T0,
+  type TestKey,
+} from "./support/verify_fixtures.ts";
 
 const k1 = await makeKey("EdDSA", "k1");
 const k2 = await makeKey("EdDSA", "k2");

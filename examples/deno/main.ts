@@ -17,7 +17,10 @@ const auth = createAuthServer({
   issuer: "http://localhost:8787",
   resources: ["http://localhost:8787/mcp"],
   storage: denoKvStorage(kv, { prefix: ["gatehouse"] }),
-  keys: Deno.env.has("GATEHOUSE_JWK") ? [JSON.parse(Deno.env.get("GATEHOUSE_JWK")!)] : undefined,
+  // `npm run keys -- generate` prints GATEHOUSE_SIGNING_KEYS (a JSON array; the first key signs).
+  keys: Deno.env.has("GATEHOUSE_SIGNING_KEYS")
+    ? JSON.parse(Deno.env.get("GATEHOUSE_SIGNING_KEYS")!)
+    : undefined,
   // Replace with your own sign-in: return the user id, or a Response (login page / redirect).
   authenticate: (req) =>
     req.headers.get("x-demo-user") ?? new Response("sign in first", { status: 401 }),

@@ -8,7 +8,12 @@ import { generateSigningKey } from "../../mod.ts";
 import type { JWK } from "jose";
 import { createDemoApp } from "./app.ts";
 
-const port = Number(Deno.env.get("PORT") ?? 8787);
+const portText = Deno.env.get("PORT") ?? "8787";
+const port = Number(portText);
+if (!/^\d+$/.test(portText) || port < 1 || port > 65535) {
+  console.error(`PORT=${portText} is not a port number (1-65535).`);
+  Deno.exit(1);
+}
 const origin = Deno.env.get("GATEHOUSE_ORIGIN") ?? `http://localhost:${port}`;
 await Deno.mkdir(".tmp", { recursive: true });
 const kv = await Deno.openKv(".tmp/demo.kv");
@@ -31,12 +36,23 @@ const { handler, mcpUrl } = createDemoApp({
 });
 // Loopback only (the demo sign-in has no password): IPv4, and IPv6 where available, so
 // clients that resolve `localhost` to ::1 connect too.
-Deno.serve({
-  port,
-  hostname: "127.0.0.1",
-  onListen: () =>
-    console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
-}, handler);
+try {
+  Deno.serve({
+    port,
+    hostname: "127.0.0.1",
+    onListen: () =>
+      console.log(`Gatehouse demo on ${origin}\n  MCP endpoint: ${mcpUrl}\n  Stop with Ctrl-C.`),
+  }, handler);
+} catch (e) {
+  if (!(e instanceof Deno.errors.AddrInUse)) throw e;
+  // One line, no stack trace: the usual cause is a demo already running.
+  console.error(
+    `Port ${port} is already in use (another demo still running?). Stop it, or pick another port: PORT=${
+      port === 65535 ? 8788 : port + 1
+    } npm start`,
+  );
+  Deno.exit(1);
+}
 try {
   Deno.serve({ port, hostname: "::1", onListen: () => {} }, handler);
 } catch {

@@ -1,8 +1,17 @@
 /**
  * Example (not part of the published API): Gatehouse in a Vercel Edge
- * Function (e.g. `app/[...oauth]/route.ts`) with Upstash Redis.
+ * Function with Upstash Redis (`@vercel/kv`'s `kv` works the same way:
+ * `upstashStorage(kv)`).
  *
- * `@vercel/kv`'s `kv` works the same way: `upstashStorage(kv)`.
+ * Where to put it (Next.js App Router): `app/[...gatehouse]/route.ts` at the
+ * root of `app/`, so that `/.well-known/oauth-authorization-server`,
+ * `/.well-known/oauth-protected-resource/mcp`, `/authorize`, `/token`, … all
+ * reach it while your own, more specific routes keep theirs. Paths Gatehouse
+ * does not own get a plain 404.
+ *
+ * Environment: `GATEHOUSE_ISSUER` (the deployment's public origin),
+ * `GATEHOUSE_SIGNING_KEYS` (from `npm run keys -- generate`),
+ * `UPSTASH_REDIS_REST_URL`, `UPSTASH_REDIS_REST_TOKEN`.
  *
  * @module
  */
@@ -27,13 +36,21 @@ const auth = createAuthServer({
     new Redis({ url: env("UPSTASH_REDIS_REST_URL"), token: env("UPSTASH_REDIS_REST_TOKEN") }),
     { prefix: "gatehouse:" },
   ),
-  keys: [JSON.parse(env("GATEHOUSE_JWK"))],
+  keys: JSON.parse(env("GATEHOUSE_SIGNING_KEYS")),
   // Replace with your own sign-in (e.g. your session cookie).
   authenticate: (req) =>
     req.headers.get("x-user-id") ?? new Response("sign in first", { status: 401 }),
 });
 
-/** Every method the OAuth endpoints use. */
-export const GET = (req: Request): Promise<Response> => auth.handle(req);
-/** Token, registration, revocation and consent posts. */
-export const POST = GET;
+/** Gatehouse's endpoints and documents; anything else under the catch-all is a 404. */
+const serve = (req: Request): Promise<Response> =>
+  auth.owns(req) ? auth.handle(req) : Promise.resolve(new Response("Not found", { status: 404 }));
+
+/** Discovery documents, JWKS, the authorization page. */
+export const GET = serve;
+/** Token, registration, revocation, introspection and consent posts. */
+export const POST = serve;
+/** CORS preflight: browser-based MCP clients call the JSON endpoints cross-origin. */
+export const OPTIONS = serve;
+/** HEAD on the JSON documents. */
+export const HEAD = serve;

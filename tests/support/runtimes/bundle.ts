@@ -1,6 +1,6 @@
 /**
  * esbuild bundles of the runtime entries in this folder, one flavour per
- * runtime (the flags DESIGN.md §4 measured): workerd gets a neutral ES module
+ * runtime (flags measured on Deno 2.9 / Miniflare 4 / edge-runtime 4): workerd gets a neutral ES module
  * (`workerd,worker,browser` conditions), edge-runtime an IIFE script
  * (`edge-light,worker,browser`), Node an ES module for `node file.mjs`.
  *

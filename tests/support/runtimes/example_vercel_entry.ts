@@ -16,8 +16,9 @@ interface FetchEvent {
 
 const handlers: Record<string, ((req: Request) => Promise<Response>) | undefined> = {
   GET: route.GET,
-  HEAD: route.GET,
+  HEAD: route.HEAD,
   POST: route.POST,
+  OPTIONS: route.OPTIONS,
 };
 
 addEventListener("fetch", (event) => {
@@ -26,6 +27,6 @@ addEventListener("fetch", (event) => {
   e.respondWith(
     handler
       ? handler(e.request)
-      : new Response(null, { status: 405, headers: { allow: "GET, HEAD, POST" } }),
+      : new Response(null, { status: 405, headers: { allow: "GET, HEAD, POST, OPTIONS" } }),
   );
 });
