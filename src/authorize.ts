@@ -178,7 +178,14 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   let who: string | Response | undefined;
   try {
     who = subjectOf(
-      await ctx.config.authenticate(req, { client, scopes, resource, redirectUri, state }),
+      await ctx.config.authenticate(req, {
+        client,
+        scopes,
+        resource,
+        redirectUri,
+        state,
+        codeChallenge: challenge,
+      }),
     );
   } catch {
     return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
@@ -282,6 +289,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
         resource: pending.resource,
         redirectUri: pending.redirectUri,
         state: pending.state,
+        codeChallenge: pending.codeChallenge,
       }),
     );
   } catch {

@@ -39,6 +39,8 @@ export interface AuthenticateContext {
   redirectUri?: string;
   /** The client's `state` for this request, if any. */
   state?: string;
+  /** The request's PKCE `code_challenge` (binds a sign-in to this one authorization request). */
+  codeChallenge?: string;
 }
 
 /** Context of the {@link AuthServerConfig.refreshProps} hook. */
