@@ -21,13 +21,13 @@ const encryptionKeys = [{
 }];
 
 async function serve(authenticate: AuthServerConfig["authenticate"]) {
-  let auth: AuthServer | undefined;
+  const ref: { auth?: AuthServer } = {};
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    (req) => auth!.handle(req),
+    (req) => ref.auth!.handle(req),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;
-  auth = createAuthServer({
+  const auth = ref.auth = createAuthServer({
     issuer: origin,
     resources: [origin + "/mcp"],
     authenticate,
