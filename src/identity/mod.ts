@@ -9,6 +9,7 @@
  *   in `extra.authInfo.extra.props`; `provider.accessToken(extra.authInfo)` refreshes them
  *   exactly once when they expire. The MCP client never sees them.
  * - {@linkcode signInWith}: several providers behind a chooser page.
+ * - {@linkcode loginForm}: a built-in sign-in form for apps with their own user store.
  *
  * This entry is separate from the core so that servers that do not use it do not load it.
  *
@@ -35,3 +36,5 @@ export type { Upstream, UpstreamIdentity, UpstreamOptions, UpstreamTokenSet } fr
 export type { UpstreamErrorCode } from "./upstream_tokens.ts";
 export { signInWith } from "./chooser.ts";
 export type { ChooserOptions, UpstreamChooser } from "./chooser.ts";
+export { loginForm } from "./login_form.ts";
+export type { LoginBranding, LoginField, LoginForm, LoginFormOptions } from "./login_form.ts";
