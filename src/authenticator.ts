@@ -6,9 +6,20 @@
  *
  * @module
  */
-import type { Store } from "./_store.ts";
 import type { Sealer } from "./props.ts";
 import type { GrantRecord } from "./grants.ts";
+
+/** Typed storage handed to plugins: values are JSON, expiry (epoch ms) is checked on read. */
+export interface PluginStore {
+  /** The live value at `key`, or undefined. */
+  get<T>(key: readonly string[]): Promise<T | undefined>;
+  /** Write `data` at `key` until `exp` (epoch ms; null: no expiry). */
+  put<T>(key: readonly string[], data: T, exp: number | null): Promise<void>;
+  /** Atomically replace (on strong drivers); returns the previous live value. */
+  swap<T, U>(key: readonly string[], data: U, exp: number | null): Promise<T | undefined>;
+  /** Delete `key`. */
+  delete(key: readonly string[]): Promise<void>;
+}
 
 /** What the server hands a plugin when it attaches. */
 export interface AuthenticatorHost {
@@ -21,7 +32,7 @@ export interface AuthenticatorHost {
   /** True when development warnings are silenced. */
   readonly quiet: boolean;
   /** Typed storage (expiry checked on read). */
-  readonly store: Store;
+  readonly store: PluginStore;
   /** AES-GCM sealing with the configured `encryptionKeys`. */
   readonly sealer: Sealer;
   /** A grant's props (decrypted), or undefined. */

@@ -38,3 +38,13 @@ export { signInWith } from "./chooser.ts";
 export type { ChooserOptions, UpstreamChooser } from "./chooser.ts";
 export { loginForm } from "./login_form.ts";
 export type { LoginBranding, LoginField, LoginForm, LoginFormOptions } from "./login_form.ts";
+export type { AuthenticateContext, AuthenticateResult } from "../config.ts";
+export type {
+  AuthenticatorHost,
+  AuthenticatorPlugin,
+  PluginHandler,
+  PluginStore,
+} from "../authenticator.ts";
+export type { EncryptionKey, Sealer } from "../props.ts";
+export type { GrantRecord } from "../grants.ts";
+export type { ClientRecord } from "../clients.ts";
