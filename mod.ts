@@ -31,6 +31,7 @@ export type { AuditEvent, AuditEventType } from "./src/events.ts";
 export type { ClientRecord } from "./src/clients.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { EncryptionKey } from "./src/props.ts";
+export { generateEncryptionKey } from "./src/props.ts";
 export type { ConsentPageContext } from "./src/consent_page.ts";
 export { renderConsentPage } from "./src/consent_page.ts";
 export { generateSigningKey } from "./src/keys.ts";

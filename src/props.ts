@@ -190,3 +190,24 @@ export function grantProps(
     delete: (grantId) => store.delete(["props", grantId]),
   };
 }
+
+/**
+ * Make a props encryption key for `encryptionKeys`: 32 random bytes (AES-256), base64url,
+ * with a kid (default: the current UTC date and a random suffix). Keep it in your secret
+ * store; to rotate, put a new one first and keep the old ones after it.
+ *
+ * @example
+ * ```ts
+ * import { generateEncryptionKey } from "@gatehouse/oauth";
+ * console.log(JSON.stringify(generateEncryptionKey()));
+ * ```
+ */
+export function generateEncryptionKey(kid?: string): EncryptionKey {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const id = kid ??
+    `${new Date().toISOString().slice(0, 10)}-${base64url.encode(bytes.slice(0, 3))}`;
+  if (!KID_RE.test(id)) {
+    throw new TypeError("generateEncryptionKey: kid must be 1-64 of A-Z a-z 0-9 _ -");
+  }
+  return { kid: id, key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))) };
+}

@@ -186,3 +186,17 @@ test("config: a malformed encryption key is refused at start", async () => {
     /encryptionKeys/,
   );
 });
+
+test("generateEncryptionKey: a usable, valid key with a kid", async () => {
+  const { generateEncryptionKey } = await import("../../mod.ts");
+  const k = generateEncryptionKey();
+  assert.match(k.key, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(k.kid, /^\d{4}-\d{2}-\d{2}-/);
+  assert.notEqual(generateEncryptionKey().key, k.key);
+  const s = await testServer({ encryptionKeys: [k], authenticate: withProps() });
+  const t = await tokensFor(s);
+  const v = await s.auth.verify(t.access_token);
+  assert.ok(v.ok);
+  assert.equal(v.claims.props?.upstreamToken, SECRET);
+  assert.throws(() => generateEncryptionKey("bad kid!"), /kid/);
+});
