@@ -107,7 +107,11 @@ export class UpstreamTokens {
     const current = this.#tokensOf(props);
     if (!props || !current) throw new UpstreamError("upstream_revoked");
     if (this.#fresh(current)) return current.access_token; // another instance already did it
-    if (!current.refresh_token) throw new UpstreamError("upstream_revoked");
+    if (!current.refresh_token) {
+      // Expired and nothing to refresh it with: the MCP client must authorize again.
+      await host.revokeGrant(grantId, `upstream ${this.o.name} token expired`);
+      throw new UpstreamError("upstream_revoked");
+    }
     const lock = ["upstream", "refresh", grantId, await sha256(current.refresh_token)];
     const held = await host.store.swap(lock, { at: host.now() }, host.now() + LOCK_TTL_MS);
     if (held !== undefined) return await this.#waitForRotation(grantId, current.refresh_token);
