@@ -29,6 +29,7 @@ import { signInThroughUpstream, startUpstreamOidc } from "../support/upstream_oi
 import type { UpstreamOidc } from "../support/upstream_oidc.ts";
 import { pkce } from "../support/flow.ts";
 import { createSealer } from "../../src/props.ts";
+import { envelope } from "../../storage/mod.ts";
 
 const signingKey = generateSigningKey();
 const encryptionKeys = [{
@@ -464,3 +465,57 @@ test("upstream OIDC: provider down → a clear 502 page, never a 500", async () 
     await g.close();
   }
 });
+
+test("upstream OIDC: an instance that finds the refresh lock held waits for the winner's rotated pair and sends no refresh itself", async () => {
+  const g = await serveGatehouse(withOidc());
+  const upstream = g.upstream!;
+  try {
+    const { url } = await signInThroughUpstream(new Browser(), await authorizeUrl(g), {
+      issuer: upstream.issuer,
+      clientRedirect: CLIENT_REDIRECT,
+    });
+    assert.ok(url.searchParams.get("code"));
+    const [grant] = await g.auth.admin.listGrants();
+    const current = await propsOf(g, grant.id);
+    g.advance(3700 * 1000);
+    // Another instance holds the lock for this refresh token (it is mid-refresh).
+    const lockKey = ["upstream", "refresh", grant.id, await sha256b64(current.refresh_token)];
+    await g.storage.set(lockKey, envelope({ at: Date.now() }, null));
+    const waiting = g.up.accessToken({
+      extra: { grantId: grant.id, props: { upstream: current } },
+    });
+    // ...and finishes: it refreshes at the provider and stores the rotated pair.
+    const res = await fetch(upstream.issuer + "/token", {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: "Basic " + btoa(`${upstream.clientId}:${upstream.clientSecret}`),
+      },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: current.refresh_token,
+      }),
+    });
+    assert.equal(res.status, 200);
+    const fresh = await res.json();
+    const sealer = createSealer(encryptionKeys);
+    const sealed = await sealer.seal({
+      upstream: {
+        ...current,
+        access_token: fresh.access_token,
+        refresh_token: fresh.refresh_token,
+        expires_at: Math.floor(Date.now() / 1000) + 7200 + fresh.expires_in,
+      },
+    }, `gatehouse/props/${grant.id}`);
+    await g.storage.set(["props", grant.id], envelope({ sealed, exp: null }, null));
+    assert.equal(await waiting, fresh.access_token, "the waiter got the winner's token");
+    assert.equal(upstream.counts.refresh, 1, "only the winner refreshed");
+  } finally {
+    await g.close();
+  }
+});
+
+async function sha256b64(s: string): Promise<string> {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
+  return base64url.encode(new Uint8Array(d));
+}
