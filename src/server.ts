@@ -25,9 +25,7 @@ import type { GrantRecord } from "./grants.ts";
 import { createVerifier } from "./verifier.ts";
 import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
 import type { Ctx } from "./_context.ts";
-import { createSealer, grantProps } from "./props.ts";
-import { pluginOf } from "./authenticator.ts";
-import type { AuthenticatorHost } from "./authenticator.ts";
+import { propsSupport } from "./server_props.ts";
 
 /** Filter for the admin grant listing and bulk revocation. */
 export interface GrantFilter {
@@ -133,41 +131,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       return undefined;
     }
   };
-  const sealer = createSealer(cfg.encryptionKeys);
-  const plugin = pluginOf(cfg.authenticate);
-  // Props are looked up at verify time only once this server can have any.
-  let propsInUse = Boolean(cfg.encryptionKeys?.length || plugin);
-  const sealedProps = grantProps(store, sealer);
-  const props: typeof sealedProps = {
-    ...sealedProps,
-    write(grantId, p, exp) {
-      if (!propsInUse && sealer.ephemeral) {
-        warn(
-          "[gatehouse] WARNING: no encryptionKeys configured; grant props are sealed with an ephemeral key and are lost on restart.",
-        );
-      }
-      propsInUse = true;
-      return sealedProps.write(grantId, p, exp);
-    },
-  };
-  /** Downstream refresh: the app's `refreshProps` hook, and props outliving the grant. */
-  const refreshed = async (grant: GrantRecord): Promise<void> => {
-    if (!propsInUse && !cfg.refreshProps) return;
-    const now = cfg.now();
-    const current = await props.load(grant.id);
-    let next = current?.props;
-    if (cfg.refreshProps) {
-      try {
-        next = (await cfg.refreshProps({ grant, props: current?.props })) ?? next;
-      } catch (e) {
-        console.error(`[gatehouse] refreshProps hook failed: ${(e as Error)?.name ?? "Error"}`);
-      }
-    }
-    const needed = now + (cfg.refreshTokenTtl + cfg.accessTokenTtl) * 1000;
-    if (next && (next !== current?.props || (current.exp ?? Infinity) < needed)) {
-      await props.write(grant.id, next, now + 2 * cfg.refreshTokenTtl * 1000);
-    }
-  };
+  const extras = propsSupport(cfg, store, base, warn);
   let keysPromise: Promise<KeySet> | undefined;
   const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
   let ctxPromise: Promise<Ctx> | undefined;
@@ -187,8 +151,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
           now: cfg.now(),
         }),
       resource: resourceOf,
-      props,
-      refreshed,
+      props: extras.props,
+      refreshed: extras.refreshed,
     }));
   // Never let a failed key import poison the server forever.
   const ctxOrReset = async () => {
@@ -235,48 +199,11 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   routes.set(cfg.basePath + "/revoke", { api: true, methods: { POST: revokeEndpoint } });
   routes.set(cfg.basePath + "/introspect", { api: true, methods: { POST: introspectEndpoint } });
   routes.set(cfg.basePath + "/register", { api: true, methods: { POST: register } });
-  if (plugin) {
-    const host: AuthenticatorHost = {
-      issuer: cfg.issuer,
-      base,
-      now: cfg.now,
-      quiet: cfg.quiet === true,
-      store,
-      sealer,
-      readProps: (id) => props.read(id),
-      async writeProps(id, p) {
-        const g = await store.get<GrantRecord>(["grant", id]);
-        if (!g || g.revokedAt) return false;
-        const exp = (await props.load(id))?.exp ?? g.expiresAt ?? null;
-        await props.write(id, p, exp);
-        // A revocation that raced this write must win: drop what was just written.
-        const again = await store.get<GrantRecord>(["grant", id]);
-        if (!again || again.revokedAt) {
-          await props.delete(id);
-          return false;
-        }
-        return true;
-      },
-      revokeGrant: async (id, reason) => {
-        await revokeAndReport(id, reason);
-      },
-      redirectToClient(redirectUri, params) {
-        const u = new URL(redirectUri);
-        for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
-        u.searchParams.set("iss", cfg.issuer);
-        return new Response(null, {
-          status: 302,
-          headers: { location: u.href, "cache-control": "no-store" },
-        });
-      },
-      errorPage,
-    };
-    plugin.attach(host);
-    for (const [path, methods] of Object.entries(plugin.routes())) {
-      const wrapped: Record<string, Handler> = {};
-      for (const [m, h] of Object.entries(methods)) wrapped[m] = (_ctx, req) => h(req);
-      routes.set(cfg.basePath + path, { api: false, methods: wrapped });
-    }
+  // An `authenticate` plugin (`./identity`) adds its routes, e.g. `/callback/github`.
+  for (const [path, methods] of Object.entries(extras.attach(revokeAndReport))) {
+    const wrapped: Record<string, Handler> = {};
+    for (const [m, h] of Object.entries(methods)) wrapped[m] = (_ctx, req) => h(req);
+    routes.set(cfg.basePath + path, { api: false, methods: wrapped });
   }
 
   async function register(ctx: Ctx, req: Request): Promise<Response> {
@@ -411,7 +338,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   ): Promise<GrantRecord | undefined> {
     const now = cfg.now();
     const g = await revokeGrant(store, grantId, reason, now, now + cfg.refreshTokenTtl * 1000);
-    if (g && propsInUse) await propsRevoked(g);
+    if (g) await extras.revoked(g);
     if (g) {
       emit(cfg.onEvent, {
         type,
@@ -424,16 +351,6 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       });
     }
     return g;
-  }
-  /** A revoked grant's props: hand them to the plugin (upstream revocation), then forget them. */
-  async function propsRevoked(g: GrantRecord): Promise<void> {
-    try {
-      const p = await props.read(g.id);
-      if (p && plugin?.grantRevoked) await plugin.grantRevoked(g, p);
-    } catch (e) {
-      console.error(`[gatehouse] upstream revocation failed: ${(e as Error)?.name ?? "Error"}`);
-    }
-    await props.delete(g.id);
   }
   const adminRevoke = async (grantId: string, reason: string): Promise<boolean> =>
     (await revokeAndReport(grantId, reason)) !== undefined;
@@ -474,15 +391,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     },
     async verify(req, options = {}) {
       const v = await verifierFor(options.resource);
-      const result = await v.verify(req, options);
-      if (!result.ok || !propsInUse || !result.claims.grantId) return result;
-      let p: Record<string, unknown> | undefined;
-      try {
-        p = await props.read(result.claims.grantId);
-      } catch {
-        p = undefined; // storage trouble: the token is valid; tools see no props
-      }
-      return p ? { ok: true, claims: { ...result.claims, props: p } } : result;
+      return extras.withProps(await v.verify(req, options));
     },
     verifierFor,
     admin,

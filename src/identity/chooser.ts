@@ -8,6 +8,7 @@ import type { AuthenticatorHost, AuthenticatorPlugin, PluginHandler } from "../a
 import type { AuthenticateContext, AuthenticateResult } from "../config.ts";
 import { html, HTML_HEADERS } from "../_http.ts";
 import { findLogin } from "./_login.ts";
+import { unavailable } from "./upstream.ts";
 import type { Upstream } from "./upstream.ts";
 import type { UpstreamTokenSet } from "./upstream_tokens.ts";
 import { UpstreamError } from "./upstream_tokens.ts";
@@ -96,12 +97,16 @@ li{margin:.5rem 0}a{font-size:1.1rem}</style></head>
     ctx: AuthenticateContext,
   ): Promise<AuthenticateResult> => {
     if (!host) throw new Error('signInWith: pass it to createAuthServer as "authenticate"');
-    const who = await findLogin(host, req, ctx, names);
-    if (who) return who;
-    if (req.method !== "GET") return "";
-    const chosen = new URL(req.url).searchParams.get("upstream");
-    const u = chosen ? byName.get(chosen) : undefined;
-    return u ? await internal(u).start(req, ctx) : page(req);
+    try {
+      const who = await findLogin(host, req, ctx, names);
+      if (who) return who;
+      if (req.method !== "GET") return "";
+      const chosen = new URL(req.url).searchParams.get("upstream");
+      const u = chosen ? byName.get(chosen) : undefined;
+      return u ? await internal(u).start(req, ctx) : page(req);
+    } catch (e) {
+      return unavailable(host, "signInWith", req, e);
+    }
   };
 
   const pick = (authInfo: { extra?: Record<string, unknown> } | undefined) => {

@@ -133,6 +133,23 @@ interface PendingSignIn {
   clientState?: string;
 }
 
+/** Storage or crypto trouble while signing in: a 503 page (GET) or "not signed in" (POST). */
+export function unavailable(
+  h: AuthenticatorHost,
+  name: string,
+  req: Request,
+  e: unknown,
+): AuthenticateResult {
+  console.error(`[gatehouse] ${name}: sign-in unavailable (${errorCode(e)})`);
+  return req.method === "GET"
+    ? h.errorPage(
+      503,
+      "Temporarily unavailable",
+      "Signing in is not possible right now. Please try again in a moment.",
+    )
+    : "";
+}
+
 /** Build an upstream `authenticate` from a definition and the operator's options (internal). */
 export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions): Upstream {
   if (!options || typeof options.clientId !== "string" || !options.clientId) {
@@ -344,9 +361,13 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
     ctx: AuthenticateContext,
   ): Promise<AuthenticateResult> => {
     const h = attached();
-    const who = await findLogin(h, req, ctx, providers);
-    if (who) return who;
-    return req.method === "GET" ? await start(req, ctx) : "";
+    try {
+      const who = await findLogin(h, req, ctx, providers);
+      if (who) return who;
+      return req.method === "GET" ? await start(req, ctx) : "";
+    } catch (e) {
+      return unavailable(h, name, req, e);
+    }
   };
 
   const plugin: AuthenticatorPlugin & { start: typeof start; providers: Set<string> } = {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { base64url } from "jose";
 import { createAuthServer, generateSigningKey, memoryStorage } from "../../mod.ts";
-import type { AuthServer, AuthServerConfig } from "../../mod.ts";
+import type { AuthServer, AuthServerConfig, Storage } from "../../mod.ts";
 import { github, google, signInWith } from "../../src/identity/mod.ts";
 import { Browser } from "../support/browser.ts";
 import { CLIENT_REDIRECT } from "../support/mcp_client.ts";
@@ -20,7 +20,10 @@ const encryptionKeys = [{
   key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))),
 }];
 
-async function serve(authenticate: AuthServerConfig["authenticate"]) {
+async function serve(
+  authenticate: AuthServerConfig["authenticate"],
+  storage: Storage = memoryStorage(),
+) {
   const ref: { auth?: AuthServer } = {};
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
@@ -31,7 +34,7 @@ async function serve(authenticate: AuthServerConfig["authenticate"]) {
     issuer: origin,
     resources: [origin + "/mcp"],
     authenticate,
-    storage: memoryStorage(),
+    storage,
     encryptionKeys,
     keys: [await signingKey],
     quiet: true,
@@ -153,5 +156,34 @@ test("signInWith(): chooser page lists the providers; the chosen one signs in", 
     await s.close();
     await gh.close();
     await g.close();
+  }
+});
+
+test("upstream sign-in with storage failing → a 503 page, not a 500", async () => {
+  const gh = githubStandIn("gh-id", "gh-secret");
+  const inner = memoryStorage();
+  const failing: Storage = {
+    ...inner,
+    name: "failing",
+    consistency: "strong",
+    set: (key, value) =>
+      key[0] === "upstream" ? Promise.reject(new Error("backend down")) : inner.set(key, value),
+  };
+  const s = await serve(
+    github({ clientId: "gh-id", clientSecret: "gh-secret", baseUrl: gh.origin }),
+    failing,
+  );
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    const res = await fetch(await authorizeUrl(s.origin), { redirect: "manual" });
+    assert.equal(res.status, 503);
+    assert.match(await res.text(), /Temporarily unavailable/);
+    assert.match(errors.join("\n"), /github: sign-in unavailable \(StorageError\)/);
+  } finally {
+    console.error = orig;
+    await s.close();
+    await gh.close();
   }
 });
