@@ -43,8 +43,13 @@ export interface AuthenticatorHost {
   revokeGrant(grantId: string, reason: string): Promise<void>;
   /** A 302 to a client's (already validated) redirect URI with `params` and RFC 9207 `iss`. */
   redirectToClient(redirectUri: string, params: Record<string, string | undefined>): Response;
-  /** A plain HTML error page. */
-  errorPage(status: number, title: string, detail: string): Response;
+  /** A plain HTML error page, optionally with a plain link back to the client. */
+  errorPage(
+    status: number,
+    title: string,
+    detail: string,
+    link?: { href: string; host: string },
+  ): Response;
 }
 
 /** A request handler for one plugin route. */

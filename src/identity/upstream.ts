@@ -131,6 +131,8 @@ interface PendingSignIn {
   bind: string;
   redirectUri?: string;
   clientState?: string;
+  /** Registered by anyone (DCR, metadata document): no automatic redirect on our failures. */
+  selfRegistered?: boolean;
 }
 
 /** Storage or crypto trouble while signing in: a 503 page (GET) or "not signed in" (POST). */
@@ -235,6 +237,7 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
       bind: await bindingOf(ctx.client.client_id, ctx.codeChallenge),
       redirectUri: ctx.redirectUri,
       clientState: ctx.state,
+      selfRegistered: ctx.client.source === "dcr" || ctx.client.source === "cimd",
     };
     await h.store.put(["upstream", "pending", stateHash], pending, h.now() + PENDING_TTL_MS);
     const url = new URL(as.authorization_endpoint);
@@ -283,15 +286,24 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
         "This sign-in was started in another browser. Start again from the application.",
       );
     }
-    // From here on the MCP client's request is known: failures go back to it as access_denied.
-    const deny = (description: string) =>
-      pending.redirectUri
-        ? h.redirectToClient(pending.redirectUri, {
-          error: "access_denied",
-          error_description: description,
-          state: pending.clientState,
-        })
-        : h.errorPage(403, "Sign-in failed", description);
+    // From here on the MCP client's request is known: the user's own "no" at the provider goes
+    // back to it as access_denied. Our failures do too for operator-configured clients; for
+    // self-registered ones (anyone could have registered that redirect URI) they are a page
+    // with a plain link, never an automatic redirect (RFC 9700 §4.11.2).
+    const deny = (description: string, userDecision = false) => {
+      if (!pending.redirectUri) return h.errorPage(403, "Sign-in failed", description);
+      const res = h.redirectToClient(pending.redirectUri, {
+        error: "access_denied",
+        error_description: description,
+        state: pending.clientState,
+      });
+      if (userDecision || !pending.selfRegistered) return res;
+      const to = new URL(pending.redirectUri);
+      return h.errorPage(403, "Sign-in failed", `${description}.`, {
+        href: res.headers.get("location")!,
+        host: to.protocol === "http:" || to.protocol === "https:" ? to.host : to.protocol,
+      });
+    };
     const secrets = await h.sealer.open<{ codeVerifier: string; nonce?: string }>(
       pending.sealed,
       `gatehouse/upstream/${stateHash}`,
@@ -318,7 +330,7 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
       identity = await def.identify(as, client, response, doFetch);
     } catch (e) {
       if (e instanceof oauth.AuthorizationResponseError && e.error === "access_denied") {
-        return deny(`the user denied sign-in with ${displayName}`);
+        return deny(`the user denied sign-in with ${displayName}`, true);
       }
       console.error(`[gatehouse] ${name}: sign-in failed (${errorCode(e)})`);
       return deny(`sign-in with ${displayName} failed`);

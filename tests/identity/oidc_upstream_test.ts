@@ -25,7 +25,11 @@ import { oidc, UpstreamError } from "../../src/identity/mod.ts";
 import type { Upstream } from "../../src/identity/mod.ts";
 import { Browser } from "../support/browser.ts";
 import { CLIENT_REDIRECT, TestProvider } from "../support/mcp_client.ts";
-import { signInThroughUpstream, startUpstreamOidc } from "../support/upstream_oidc.ts";
+import {
+  failureTarget,
+  signInThroughUpstream,
+  startUpstreamOidc,
+} from "../support/upstream_oidc.ts";
 import type { UpstreamOidc } from "../support/upstream_oidc.ts";
 import { pkce } from "../support/flow.ts";
 import { createSealer } from "../../src/props.ts";
@@ -386,13 +390,13 @@ test("upstream OIDC: tampered state, replayed callback, another browser → refu
   }
 });
 
-test("upstream OIDC: wrong issuer in the callback → access_denied, no code", async () => {
+test("upstream OIDC: wrong issuer in the callback → refused (access_denied link), no code", async () => {
   const g = await serveGatehouse(withOidc());
   const errors: string[] = [];
   const orig = console.error;
   console.error = (m: string) => void errors.push(m);
   try {
-    const { url } = await signInThroughUpstream(new Browser(), await authorizeUrl(g, "s-iss"), {
+    const r = await signInThroughUpstream(new Browser(), await authorizeUrl(g, "s-iss"), {
       issuer: g.upstream!.issuer,
       clientRedirect: CLIENT_REDIRECT,
       beforeCallback: (u) => {
@@ -401,6 +405,8 @@ test("upstream OIDC: wrong issuer in the callback → access_denied, no code", a
         return t;
       },
     });
+    assert.equal(r.res?.status, 403, "self-registered client: a page, no automatic redirect");
+    const url = await failureTarget(r);
     assert.equal(url.searchParams.get("error"), "access_denied");
     assert.equal(url.searchParams.get("state"), "s-iss");
     assert.equal(url.searchParams.get("code"), null);
@@ -411,7 +417,7 @@ test("upstream OIDC: wrong issuer in the callback → access_denied, no code", a
   }
 });
 
-test("upstream OIDC: an ID token with the wrong nonce (validly signed by the provider) → access_denied", async () => {
+test("upstream OIDC: an ID token with the wrong nonce (validly signed by the provider) → refused (access_denied link)", async () => {
   // The provider's own key re-signs its ID token with another nonce on the way back.
   const rewrite = (u: UpstreamOidc): typeof fetch => async (input, init) => {
     const res = await fetch(input, init);
@@ -430,10 +436,12 @@ test("upstream OIDC: an ID token with the wrong nonce (validly signed by the pro
   const errors: string[] = [];
   console.error = (m: string) => void errors.push(m);
   try {
-    const { url } = await signInThroughUpstream(new Browser(), await authorizeUrl(g), {
+    const r = await signInThroughUpstream(new Browser(), await authorizeUrl(g), {
       issuer: g.upstream!.issuer,
       clientRedirect: CLIENT_REDIRECT,
     });
+    assert.equal(r.res?.status, 403);
+    const url = await failureTarget(r);
     assert.equal(url.searchParams.get("error"), "access_denied");
     assert.equal(url.searchParams.get("code"), null);
     assert.match(errors.join("\n"), /OAUTH_JWT_CLAIM_COMPARISON_FAILED/);

@@ -13,6 +13,7 @@ import { Browser } from "../support/browser.ts";
 import { CLIENT_REDIRECT } from "../support/mcp_client.ts";
 import { pkce } from "../support/flow.ts";
 import { githubStandIn, googleStandIn } from "../support/provider_standins.ts";
+import { failureTarget } from "../support/upstream_oidc.ts";
 
 const signingKey = generateSigningKey();
 const encryptionKeys = [{
@@ -93,7 +94,10 @@ test("github(): sign-in against the GitHub stand-in; JSON token via Accept; subj
     const orig = console.error;
     console.error = () => {};
     try {
-      const failed = await run(new Browser(), await authorizeUrl(s.origin, "s2"));
+      const b = new Browser();
+      const { res, url } = await b.follow(await authorizeUrl(s.origin, "s2"));
+      assert.ok(url.pathname.startsWith("/callback/github"));
+      const failed = await failureTarget({ url, res });
       assert.equal(failed.searchParams.get("error"), "access_denied");
       assert.equal(failed.searchParams.get("state"), "s2");
     } finally {

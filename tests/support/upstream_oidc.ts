@@ -150,3 +150,17 @@ export async function signInThroughUpstream(
   }
   throw new Error("too many steps");
 }
+
+/**
+ * Where a sign-in that failed on Gatehouse's side sends the user: for a self-registered
+ * client a 403 page with a plain link (no automatic redirect), else a redirect. Returns the
+ * client URL either way (asserting the page shape).
+ */
+export async function failureTarget(r: { url: URL; res?: Response }): Promise<URL> {
+  if (!r.res) return r.url;
+  if (r.res.status !== 403) throw new Error(`expected a 403 page, got ${r.res.status}`);
+  const html = await r.res.text();
+  const href = /id="return" href="([^"]+)"/.exec(html)?.[1];
+  if (!href) throw new Error("no link back to the client on the page");
+  return new URL(href.replaceAll("&amp;", "&"));
+}
