@@ -19,7 +19,7 @@ test("identity in workerd: oidc() sign-in through oidc-provider, then the provid
   probe.close();
   const origin = `http://127.0.0.1:${port}`;
   const upstream = await startUpstreamOidc([origin + "/callback/oidc"]);
-  const { code } = await bundle("tests/identity/support_worker.ts", "workerd");
+  const { code } = await bundle("tests/support/identity_worker.ts", "workerd");
   const mf = new Miniflare({
     modules: true,
     script: code,

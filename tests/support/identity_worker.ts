@@ -1,5 +1,5 @@
 /**
- * A Worker (bundled, run in workerd by identity_workers_test.ts): Gatehouse with `oidc()` as
+ * A Worker (bundled, run in workerd by tests/identity/workers_test.ts): Gatehouse with `oidc()` as
  * its `authenticate`, plus `/upstream-userinfo` answering what the provider's userinfo says
  * for a verified bearer token's grant.
  */
