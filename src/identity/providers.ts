@@ -6,7 +6,7 @@
  * @module
  */
 import * as oauth from "oauth4webapi";
-import { isLoopbackUrl, requireHttps } from "./_common.ts";
+import { boundedFetch, isLoopbackUrl, requireHttps } from "./_common.ts";
 import { createUpstream } from "./upstream.ts";
 import type { Upstream, UpstreamIdentity, UpstreamOptions } from "./upstream.ts";
 
@@ -187,7 +187,10 @@ export function github(options: GitHubOptions): Upstream {
   const api = (options?.apiUrl ??
     (options?.baseUrl ? `${base}/api/v3` : "https://api.github.com")).replace(/\/+$/, "");
   const tokenEndpoint = `${base}/login/oauth/access_token`;
-  const inner = options?.fetch ?? ((i: RequestInfo | URL, init?: RequestInit) => fetch(i, init));
+  // Bounded here too: this wrapper reads the body before the upstream flow's own bounded fetch.
+  const inner = boundedFetch(
+    options?.fetch ?? ((i: RequestInfo | URL, init?: RequestInit) => fetch(i, init)),
+  );
   // GitHub answers token errors with 200 {error}; make them RFC 6749 §5.2 400s.
   const githubFetch: typeof fetch = async (input, init) => {
     const res = await inner(input, init);

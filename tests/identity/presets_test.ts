@@ -100,6 +100,14 @@ test("github(): sign-in against the GitHub stand-in; JSON token via Accept; subj
       const failed = await failureTarget({ url, res });
       assert.equal(failed.searchParams.get("error"), "access_denied");
       assert.equal(failed.searchParams.get("state"), "s2");
+
+      // An oversized upstream answer is refused after the cap, not read whole: same outcome.
+      gh.hugeUser = true;
+      const b2 = new Browser();
+      const huge = await b2.follow(await authorizeUrl(s.origin, "s3"));
+      const target = await failureTarget({ url: huge.url, res: huge.res });
+      assert.equal(target.searchParams.get("error"), "access_denied");
+      assert.equal(target.searchParams.get("state"), "s3");
     } finally {
       console.error = orig;
     }

@@ -20,6 +20,8 @@ export interface StandIn {
   /** Next token endpoint answer is GitHub's 200 error body. */
   failNextToken?: boolean;
   lastAuthorize?: URLSearchParams;
+  /** Next user API answer is 1 MiB of JSON (a broken or hostile upstream). */
+  hugeUser?: boolean;
   close(): Promise<void>;
 }
 
@@ -74,6 +76,10 @@ export function githubStandIn(clientId: string, clientSecret: string): StandIn {
       if (!req.headers.get("user-agent")) return new Response("UA required", { status: 403 });
       if (!req.headers.get("authorization")?.startsWith("Bearer gho_")) {
         return Response.json({ message: "Bad credentials" }, { status: 401 });
+      }
+      if (s.hugeUser) {
+        s.hugeUser = false;
+        return Response.json({ id: 1, padding: "x".repeat(1024 * 1024) });
       }
       return Response.json({ login: "octocat", id: 583231, name: "The Octocat" });
     }
