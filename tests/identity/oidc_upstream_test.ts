@@ -527,3 +527,44 @@ async function sha256b64(s: string): Promise<string> {
   const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s));
   return base64url.encode(new Uint8Array(d));
 }
+
+test("upstream OIDC: a finished sign-in serves only its own authorization request, once; claims/props hooks", async () => {
+  const g = await serveGatehouse(async (origin) => {
+    const upstream = await startUpstreamOidc([origin + "/callback/oidc"]);
+    const up = oidc({
+      issuer: upstream.issuer,
+      clientId: upstream.clientId,
+      clientSecret: upstream.clientSecret,
+      scopes: SCOPES,
+      claims: (id) => ({ email: id.profile.email, sub: "not-allowed" }),
+      props: (id) => ({ displayName: id.profile.name }),
+    });
+    return { up, upstream };
+  });
+  const upstream = g.upstream!;
+  try {
+    const browser = new Browser();
+    const { url } = await signInThroughUpstream(browser, await authorizeUrl(g), {
+      issuer: upstream.issuer,
+      clientRedirect: CLIENT_REDIRECT,
+    });
+    assert.ok(url.searchParams.get("code"));
+    const [grant] = await g.auth.admin.listGrants();
+    assert.deepEqual(grant.claims, { email: "alice@example.test" }, "registered claims dropped");
+    const props = await g.storage.get(["props", grant.id]);
+    const opened = await createSealer(encryptionKeys).open<Record<string, unknown>>(
+      (props!.data as { sealed: string }).sealed,
+      `gatehouse/props/${grant.id}`,
+    );
+    assert.equal(opened?.displayName, "User alice");
+
+    // Same browser, a new authorization request: the used sign-in does not carry over; the
+    // browser is sent to the provider again.
+    const again = await browser.request(await authorizeUrl(g));
+    assert.equal(again.status, 302);
+    assert.ok(again.headers.get("location")!.startsWith(upstream.issuer + "/auth"));
+    await again.body?.cancel();
+  } finally {
+    await g.close();
+  }
+});
