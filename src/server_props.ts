@@ -60,19 +60,24 @@ export function propsSupport(
     props,
     async refreshed(grant) {
       if (!inUse && !cfg.refreshProps) return;
-      const now = cfg.now();
-      const current = await props.load(grant.id);
-      let next = current?.props;
-      if (cfg.refreshProps) {
-        try {
-          next = (await cfg.refreshProps({ grant, props: current?.props })) ?? next;
-        } catch (e) {
-          console.error(`[gatehouse] refreshProps hook failed: ${(e as Error)?.name ?? "Error"}`);
+      // Runs after the old refresh token was consumed: it must never fail the response.
+      try {
+        const now = cfg.now();
+        const current = await props.load(grant.id);
+        let next = current?.props;
+        if (cfg.refreshProps) {
+          try {
+            next = (await cfg.refreshProps({ grant, props: current?.props })) ?? next;
+          } catch (e) {
+            console.error(`[gatehouse] refreshProps hook failed: ${(e as Error)?.name ?? "Error"}`);
+          }
         }
-      }
-      const needed = now + (cfg.refreshTokenTtl + cfg.accessTokenTtl) * 1000;
-      if (next && (next !== current?.props || (current.exp ?? Infinity) < needed)) {
-        await props.write(grant.id, next, now + 2 * cfg.refreshTokenTtl * 1000);
+        const needed = now + (cfg.refreshTokenTtl + cfg.accessTokenTtl) * 1000;
+        if (next && (next !== current?.props || (current.exp ?? Infinity) < needed)) {
+          await props.write(grant.id, next, now + 2 * cfg.refreshTokenTtl * 1000);
+        }
+      } catch (e) {
+        console.error(`[gatehouse] props not updated on refresh: ${(e as Error)?.name ?? "Error"}`);
       }
     },
     async revoked(g) {
@@ -83,7 +88,11 @@ export function propsSupport(
       } catch (e) {
         console.error(`[gatehouse] upstream revocation failed: ${(e as Error)?.name ?? "Error"}`);
       }
-      await props.delete(g.id);
+      // The grant is already revoked (props of a revoked grant never reach a tool); a failed
+      // delete only leaves them until they expire.
+      await props.delete(g.id).catch((e) =>
+        console.error(`[gatehouse] props not deleted: ${(e as Error)?.name ?? "Error"}`)
+      );
     },
     async withProps(result) {
       if (!result.ok || !inUse || !result.claims.grantId) return result;

@@ -200,3 +200,35 @@ test("generateEncryptionKey: a usable, valid key with a kid", async () => {
   assert.equal(v.claims.props?.upstreamToken, SECRET);
   assert.throws(() => generateEncryptionKey("bad kid!"), /kid/);
 });
+
+test("props: storage failing while props are updated on refresh does not fail the refresh", async () => {
+  const inner = memoryStorage();
+  let failProps = false;
+  const storage: Storage = {
+    ...inner,
+    name: "flaky-props",
+    consistency: "strong",
+    set: (k, v) =>
+      failProps && k[0] === "props" ? Promise.reject(new Error("down")) : inner.set(k, v),
+  };
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    const s = await testServer({
+      storage,
+      encryptionKeys: [key()],
+      authenticate: withProps(),
+      refreshProps: ({ props }) => ({ ...props, n: 2 }),
+    });
+    const t = await tokensFor(s);
+    failProps = true;
+    const r = await refreshWith(s, t.refresh_token, t.client_id);
+    assert.equal(r.status, 200, "the client gets its new tokens");
+    const body = await r.json();
+    assert.ok(body.refresh_token);
+    assert.match(errors.join("\n"), /props not updated on refresh: StorageError/);
+  } finally {
+    console.error = orig;
+  }
+});
