@@ -425,7 +425,11 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
     let res: Response;
     try {
       res = await doFetch(as.userinfo_endpoint, {
-        headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: "application/json",
+          "user-agent": "gatehouse",
+        },
       });
     } catch {
       throw new UpstreamError("upstream_unavailable");

@@ -14,6 +14,7 @@ import { CLIENT_REDIRECT } from "../support/mcp_client.ts";
 import { pkce } from "../support/flow.ts";
 import { githubStandIn, googleStandIn } from "../support/provider_standins.ts";
 import { failureTarget } from "../support/upstream_oidc.ts";
+import { createSealer } from "../../src/props.ts";
 
 const signingKey = generateSigningKey();
 const encryptionKeys = [{
@@ -40,7 +41,7 @@ async function serve(
     keys: [await signingKey],
     quiet: true,
   });
-  return { origin, auth, close: () => server.shutdown() };
+  return { origin, auth, storage, close: () => server.shutdown() };
 }
 
 async function authorizeUrl(origin: string, state = "st"): Promise<string> {
@@ -88,6 +89,15 @@ test("github(): sign-in against the GitHub stand-in; JSON token via Accept; subj
     assert.equal(gh.lastAuthorize?.get("redirect_uri"), s.origin + "/callback/github");
     const [grant] = await s.auth.admin.listGrants();
     assert.equal(grant.subject, "github:583231");
+    // A tool's view: the stored GitHub token works against the user API (which wants a
+    // User-Agent); GitHub tokens have no expiry, so no refresh is attempted.
+    const rec = await s.storage.get(["props", grant.id]);
+    const props = await createSealer(encryptionKeys).open<Record<string, unknown>>(
+      (rec!.data as { sealed: string }).sealed,
+      `gatehouse/props/${grant.id}`,
+    );
+    const user = await up.userinfo({ extra: { grantId: grant.id, props } });
+    assert.equal(user.login, "octocat");
 
     // GitHub's 200 {error} token answer → access_denied back to the client, no 500.
     gh.failNextToken = true;
