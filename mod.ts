@@ -36,6 +36,7 @@ export type {
   AuthenticateResult,
   AuthServerConfig,
   IntrospectionClient,
+  RefreshPropsContext,
   RegistrationPolicy,
   ResourceConfig,
   RevocationMode,
@@ -43,6 +44,8 @@ export type {
 export type { AuditEvent, AuditEventType } from "./src/events.ts";
 export type { AuthMethod, ClientRecord } from "./src/clients.ts";
 export type { GrantRecord } from "./src/grants.ts";
+export type { EncryptionKey } from "./src/props.ts";
+export { generateEncryptionKey } from "./src/props.ts";
 export type { ConsentPageContext } from "./src/consent_page.ts";
 export { renderConsentPage } from "./src/consent_page.ts";
 export { generateSigningKey } from "./src/keys.ts";

@@ -5,6 +5,7 @@ import type { KeySet } from "./keys.ts";
 import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { GrantRecord } from "./grants.ts";
+import type { GrantProps } from "./props.ts";
 
 /** Shared server state. */
 export interface Ctx {
@@ -32,5 +33,9 @@ export interface Ctx {
     type?: "grant.revoked" | "token.revoked",
   ): Promise<GrantRecord | undefined>;
   findClient(id: string): Promise<ClientRecord | undefined>;
+  /** Grant props, sealed at rest. */
+  props: GrantProps;
+  /** After a successful downstream refresh of `grant` (props upkeep, `refreshProps` hook). */
+  refreshed?(grant: GrantRecord): Promise<void>;
   resource(id: string): Resource | undefined;
 }

@@ -16,6 +16,7 @@ import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
 import { displayText } from "./_display.ts";
+import { publicClaims } from "./props.ts";
 
 const CONSENT_TTL_MS = 10 * 60 * 1000;
 
@@ -55,10 +56,22 @@ export function isSelfRegistered(client: ClientRecord): boolean {
 }
 
 function subjectOf(r: AuthenticateResult): string | Response | undefined {
+  const who = identityOf(r);
+  return who instanceof Response ? who : who?.subject;
+}
+
+interface Identity {
+  subject: string;
+  props?: Record<string, unknown>;
+  claims?: Record<string, unknown>;
+}
+
+function identityOf(r: AuthenticateResult): Identity | Response | undefined {
   if (r instanceof Response) return r;
-  if (typeof r === "string" && r) return r;
+  if (typeof r === "string" && r) return { subject: r };
   if (typeof r === "object" && r !== null && typeof r.subject === "string" && r.subject) {
-    return r.subject;
+    const props = typeof r.props === "object" && r.props !== null ? r.props : undefined;
+    return { subject: r.subject, props, claims: r.claims };
   }
   return undefined;
 }
@@ -164,7 +177,16 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
 
   let who: string | Response | undefined;
   try {
-    who = subjectOf(await ctx.config.authenticate(req, { client, scopes, resource }));
+    who = subjectOf(
+      await ctx.config.authenticate(req, {
+        client,
+        scopes,
+        resource,
+        redirectUri,
+        state,
+        codeChallenge: challenge,
+      }),
+    );
   } catch (e) {
     ctx.hookFailed("authenticate", e);
     return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
@@ -269,20 +291,23 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   }
   const client = await ctx.findClient(pending.clientId);
   if (!client) return errorPage(400, "Unknown client", "This application is no longer registered.");
-  let who: string | Response | undefined;
+  let who: Identity | Response | undefined;
   try {
-    who = subjectOf(
+    who = identityOf(
       await ctx.config.authenticate(req, {
         client,
         scopes: pending.scopes,
         resource: pending.resource,
+        redirectUri: pending.redirectUri,
+        state: pending.state,
+        codeChallenge: pending.codeChallenge,
       }),
     );
   } catch (e) {
     ctx.hookFailed("authenticate", e);
     return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
   }
-  if (who !== pending.subject) {
+  if (who instanceof Response || who?.subject !== pending.subject) {
     return errorPage(
       403,
       "Invalid consent submission",
@@ -304,6 +329,8 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     });
   }
   const now = ctx.config.now();
+  const grantExp = now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000;
+  const claims = publicClaims(who.claims);
   const grant = await createGrant(
     ctx.store,
     {
@@ -311,10 +338,13 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       clientId: client.client_id,
       scopes: pending.scopes,
       resources: [pending.resource],
+      ...(claims ? { claims } : {}),
     },
     now,
-    now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
+    grantExp,
   );
+  // Props (sealed, bound to the grant id) before the code: no code without its props.
+  if (who.props) await ctx.props.write(grant.id, who.props, grantExp);
   const code = await issueCode(ctx.store, {
     grantId: grant.id,
     clientId: client.client_id,

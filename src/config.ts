@@ -11,9 +11,21 @@ import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
 import { canonicalResource } from "./verifier.ts";
+import { type EncryptionKey, encryptionKeyOk } from "./props.ts";
+import type { GrantRecord } from "./grants.ts";
 
-/** What the app's `authenticate` hook may return. */
-export type AuthenticateResult = string | { subject: string } | Response;
+/**
+ * What the app's `authenticate` hook may return: the subject, or
+ * `{ subject, props, claims }`, or a Response (login page, redirect) to send instead.
+ * `props` (JSON, e.g. an upstream token) are stored with the grant, AES-GCM encrypted,
+ * and reach same-process tools with the verified token; never put in a JWT. `claims`
+ * are non-secret claims added to the access token; registered ones (`iss`, `sub`,
+ * `aud`, `exp`, `scope`, `client_id`, …) cannot be overridden and are dropped.
+ */
+export type AuthenticateResult =
+  | string
+  | { subject: string; props?: Record<string, unknown>; claims?: Record<string, unknown> }
+  | Response;
 
 /** Context handed to `authenticate`. */
 export interface AuthenticateContext {
@@ -23,6 +35,20 @@ export interface AuthenticateContext {
   scopes: string[];
   /** The resource (RFC 8707) the token will be bound to. */
   resource: string;
+  /** The client's redirect URI for this request (validated; where an `access_denied` goes). */
+  redirectUri?: string;
+  /** The client's `state` for this request, if any. */
+  state?: string;
+  /** The request's PKCE `code_challenge` (binds a sign-in to this one authorization request). */
+  codeChallenge?: string;
+}
+
+/** Context of the {@link AuthServerConfig.refreshProps} hook. */
+export interface RefreshPropsContext {
+  /** The grant being refreshed (active). */
+  grant: GrantRecord;
+  /** Its current props (decrypted), if any. */
+  props: Record<string, unknown> | undefined;
 }
 
 /** Registration policy: open, closed, or a function deciding per request. */
@@ -72,11 +98,28 @@ export interface AuthServerConfig {
   storage?: Storage;
   /** Private JWKs (with `kid`); the first one signs, all are published. Public-only JWKs are published but never sign (rotation). Default: an ephemeral Ed25519 key (development only; a warning is printed). */
   keys?: SigningJwk[];
-  /** Resolve the end user: subject, or a Response (login page, redirect) to send instead. */
+  /**
+   * Resolve the end user: subject, `{ subject, props, claims }`, or a Response (login page,
+   * redirect) to send instead. `@gatehouse/oauth/identity`'s `oidc()`, `github()`,
+   * `loginForm()`… are ready-made ones.
+   */
   authenticate: (
     req: Request,
     ctx: AuthenticateContext,
   ) => AuthenticateResult | Promise<AuthenticateResult>;
+  /**
+   * Keys sealing grant props at rest (AES-256-GCM): the first encrypts, all decrypt
+   * (rotation). Default: an ephemeral key (development only; props do not survive a
+   * restart; a warning is printed).
+   */
+  encryptionKeys?: EncryptionKey[];
+  /**
+   * Called on every downstream refresh (`grant_type=refresh_token`) of a grant; return new
+   * props to store, or undefined to keep them. A throw is reported and the refresh proceeds.
+   */
+  refreshProps?: (
+    ctx: RefreshPropsContext,
+  ) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
   /** Dynamic client registration policy (RFC 7591). Default `"open"`. */
   registration?: RegistrationPolicy;
   /** Accept Client ID Metadata Documents (https URL client ids). Default true. */
@@ -198,6 +241,11 @@ const schema = z.strictObject({
     isFunction,
     "authenticate must be a function",
   ),
+  encryptionKeys: z.optional(z.array(z.custom<EncryptionKey>(
+    encryptionKeyOk,
+    "each encryption key must be { kid, key } with a 32-byte base64url key",
+  ))),
+  refreshProps: fn<AuthServerConfig["refreshProps"]>(),
   registration: z.optional(z.union([
     z.literal("open"),
     z.literal("closed"),

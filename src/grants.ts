@@ -29,6 +29,8 @@ export interface GrantRecord {
   revokedAt?: number;
   /** Why it was revoked. */
   revokedReason?: string;
+  /** Extra non-secret access-token claims from `authenticate` (registered claims removed). */
+  claims?: Record<string, unknown>;
 }
 
 /** An authorization code as stored (keyed by the code's hash). */
@@ -133,12 +135,15 @@ export async function issueAccessToken(
     clientId: string;
     scopes: string[];
     grantId: string;
+    /** Extra claims; registered ones below always win. */
+    claims?: Record<string, unknown>;
   },
   nowMs: number,
   ttlSeconds: number,
 ): Promise<{ token: string; claims: AccessClaims }> {
   const iat = Math.floor(nowMs / 1000);
   const claims: AccessClaims = {
+    ...c.claims,
     iss: c.issuer,
     sub: c.subject,
     aud: c.resource,

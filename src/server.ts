@@ -25,6 +25,7 @@ import type { GrantRecord } from "./grants.ts";
 import { createVerifier } from "./verifier.ts";
 import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
 import type { Ctx } from "./_context.ts";
+import { propsSupport } from "./server_props.ts";
 
 /** Filter for the admin grant listing and bulk revocation. */
 export interface GrantFilter {
@@ -131,6 +132,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       return undefined;
     }
   };
+  const extras = propsSupport(cfg, store, base, warn);
   let keysPromise: Promise<KeySet> | undefined;
   const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
   let ctxPromise: Promise<Ctx> | undefined;
@@ -152,6 +154,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
           now: cfg.now(),
         }),
       resource: resourceOf,
+      props: extras.props,
+      refreshed: extras.refreshed,
     }));
   // Never let a failed key import poison the server forever.
   const ctxOrReset = async () => {
@@ -198,6 +202,12 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   routes.set(cfg.basePath + "/revoke", { api: true, methods: { POST: revokeEndpoint } });
   routes.set(cfg.basePath + "/introspect", { api: true, methods: { POST: introspectEndpoint } });
   routes.set(cfg.basePath + "/register", { api: true, methods: { POST: register } });
+  // An `authenticate` plugin (`./identity`) adds its routes, e.g. `/callback/github`.
+  for (const [path, methods] of Object.entries(extras.attach(revokeAndReport))) {
+    const wrapped: Record<string, Handler> = {};
+    for (const [m, h] of Object.entries(methods)) wrapped[m] = (_ctx, req) => h(req);
+    routes.set(cfg.basePath + path, { api: false, methods: wrapped });
+  }
 
   async function register(ctx: Ctx, req: Request): Promise<Response> {
     const policy = cfg.registration ?? "open";
@@ -343,6 +353,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   ): Promise<GrantRecord | undefined> {
     const now = cfg.now();
     const g = await revokeGrant(store, grantId, reason, now, now + cfg.refreshTokenTtl * 1000);
+    if (g) await extras.revoked(g);
     if (g) {
       events.emit({
         type,
@@ -394,7 +405,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     },
     async verify(req, options = {}) {
       const v = await verifierFor(options.resource);
-      return v.verify(req, options);
+      return extras.withProps(await v.verify(req, options));
     },
     verifierFor,
     admin,

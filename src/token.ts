@@ -61,6 +61,7 @@ async function prepareTokens(
       clientId: client.client_id,
       scopes,
       grantId: grant.id,
+      claims: grant.claims,
     },
     now,
     ctx.config.accessTokenTtl,
@@ -241,6 +242,7 @@ async function rotateRefresh(ctx: Ctx, client: ClientRecord, form: Map<string, s
     throw new OAuthError("invalid_grant", "refresh token was already used");
   }
   const out = prepared.body;
+  await ctx.refreshed?.(grant);
   ctx.emit({
     type: "token.refreshed",
     subject: grant.subject,

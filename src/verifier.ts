@@ -48,6 +48,11 @@ export interface VerifiedToken {
   jti: string | undefined;
   /** The raw payload (JWT claims or the introspection response). */
   claims: Record<string, unknown>;
+  /**
+   * The grant's props (decrypted), set only by the authorization server's same-process
+   * `auth.verify`; never part of the token.
+   */
+  props?: Record<string, unknown>;
 }
 
 /** Revocation policy for {@linkcode createVerifier}. */

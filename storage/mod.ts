@@ -23,6 +23,8 @@
  * | `["refresh", sha256(token)]` | refresh token record, then its tombstone |
  * | `["consent", csrfId]` | pending consent request (short-lived) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
+ * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
+ * | `["upstream", …]` | `./identity`: pending upstream sign-ins, logins, refresh locks |
  *
  * ## Value format
  * Every value is an {@link Envelope}: `{ v: 1, exp, data }` where `v` is the

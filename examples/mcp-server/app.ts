@@ -11,6 +11,9 @@ import { createMcpHandler } from "@modelcontextprotocol/server";
 import type { JWK } from "jose";
 import { createMcpServer, demoTools, SCOPE_HIERARCHY } from "./tools.ts";
 import { demoAuthenticate, demoSignIn } from "./demo_login.ts";
+import { upstreamTools } from "./upstream.ts";
+import type { Upstream } from "../../src/identity/mod.ts";
+import type { EncryptionKey } from "../../src/props.ts";
 
 /** The demo's tool-call limits: 50 calls per user and 1000 per client, per hour. */
 export const DEMO_TOOL_CALL_LIMITS: ToolCallLimits = {
@@ -39,6 +42,10 @@ export interface DemoOptions {
   onToolCall?: (e: ToolCallEvent) => void;
   /** Confirmed mutations (default: one log line each). */
   onMutation?: (e: MutationEvent) => void;
+  /** Sign in through an upstream OIDC provider instead (see upstream.ts). */
+  upstream?: Upstream;
+  /** Keys sealing grant props (the upstream tokens). */
+  encryptionKeys?: EncryptionKey[];
 }
 
 /** The demo app: `handler` serves everything; `auth` is the authorization server. */
@@ -64,7 +71,8 @@ export function createDemoApp(
     },
     storage: opts.storage,
     keys: opts.keys,
-    authenticate: opts.authenticate ?? demoAuthenticate,
+    authenticate: opts.authenticate ?? opts.upstream ?? demoAuthenticate,
+    encryptionKeys: opts.encryptionKeys,
     onEvent: opts.onEvent ??
       ((e) =>
         console.log(
@@ -75,7 +83,7 @@ export function createDemoApp(
     revocation: { mode: "strict" },
   });
   const gate = createToolGate({
-    tools: demoTools(opts.storage),
+    tools: [...demoTools(opts.storage), ...upstreamTools(opts.upstream)],
     storage: opts.storage,
     scopeHierarchy: SCOPE_HIERARCHY,
     limits: opts.toolCallLimits ?? DEMO_TOOL_CALL_LIMITS,

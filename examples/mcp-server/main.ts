@@ -7,6 +7,9 @@ import { denoKvStorage } from "../../storage/deno_kv.ts";
 import { generateSigningKey } from "../../mod.ts";
 import type { JWK } from "jose";
 import { createDemoApp } from "./app.ts";
+import { upstreamFromEnv } from "./upstream.ts";
+import type { EncryptionKey } from "../../src/props.ts";
+import { base64url } from "jose";
 
 const portText = Deno.env.get("PORT") ?? "8787";
 const port = Number(portText);
@@ -28,10 +31,21 @@ if (!key) {
 
 // GATEHOUSE_RATE_LIMITS=off turns the tool-call limits off (for load tests).
 const limitsOff = Deno.env.get("GATEHOUSE_RATE_LIMITS")?.toLowerCase() === "off";
+// Optional: sign in through your OIDC provider (GATEHOUSE_UPSTREAM_ISSUER / _CLIENT_ID /
+// _CLIENT_SECRET); its tokens are grant props, sealed with a key kept like the signing key.
+const upstream = upstreamFromEnv((name) => Deno.env.get(name));
+let propsKey = (await kv.get<EncryptionKey>(["demo", "props-key"])).value;
+if (upstream && !propsKey) {
+  propsKey = { kid: "demo", key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))) };
+  await kv.set(["demo", "props-key"], propsKey);
+}
+
 const { handler, mcpUrl } = createDemoApp({
   origin,
   storage: denoKvStorage(kv),
   keys: [key],
+  upstream,
+  encryptionKeys: upstream && propsKey ? [propsKey] : undefined,
   ...(limitsOff ? { toolCallLimits: false } : {}),
 });
 // Loopback only (the demo sign-in has no password): IPv4, and IPv6 where available, so

@@ -32,7 +32,13 @@ export function toAuthInfo(verified: VerifiedToken): AuthInfo {
     scopes: [...verified.scopes],
     expiresAt: verified.expiresAt,
     resource,
-    extra: { subject: verified.subject, grantId: verified.grantId, jti: verified.jti },
+    extra: {
+      subject: verified.subject,
+      grantId: verified.grantId,
+      jti: verified.jti,
+      // Same-process `auth.verify` only: the grant's props (e.g. an upstream token).
+      ...(verified.props ? { props: verified.props } : {}),
+    },
   };
 }
 
