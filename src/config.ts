@@ -112,7 +112,7 @@ export interface AuthServerConfig {
    * (rotation). Default: an ephemeral key (development only; props do not survive a
    * restart; a warning is printed).
    */
-  encryptionKeys?: EncryptionKey[];
+  encryptionKeys?: (EncryptionKey | string)[];
   /**
    * Called on every downstream refresh (`grant_type=refresh_token`) of a grant; return new
    * props to store, or undefined to keep them. A throw is reported and the refresh proceeds.
@@ -241,9 +241,9 @@ const schema = z.strictObject({
     isFunction,
     "authenticate must be a function",
   ),
-  encryptionKeys: z.optional(z.array(z.custom<EncryptionKey>(
+  encryptionKeys: z.optional(z.array(z.custom<EncryptionKey | string>(
     encryptionKeyOk,
-    "each encryption key must be { kid, key } with a 32-byte base64url key",
+    "each encryption key must be a 32-byte base64url key, or { kid, key } with one",
   ))),
   refreshProps: fn<AuthServerConfig["refreshProps"]>(),
   registration: z.optional(z.union([

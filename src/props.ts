@@ -35,8 +35,9 @@ const td = new TextDecoder();
 const KEY_RE = /^[A-Za-z0-9_-]{43}$/;
 const KID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** True when `k` is a well-formed {@link EncryptionKey} (config check). */
+/** True when `k` is a well-formed {@link EncryptionKey} or bare base64url key (config check). */
 export function encryptionKeyOk(k: unknown): boolean {
+  if (typeof k === "string") return KEY_RE.test(k);
   if (typeof k !== "object" || k === null) return false;
   const e = k as EncryptionKey;
   return typeof e.kid === "string" && KID_RE.test(e.kid) && typeof e.key === "string" &&
@@ -47,8 +48,11 @@ export function encryptionKeyOk(k: unknown): boolean {
  * Create a sealer from configured keys, or an ephemeral one (props then do not
  * survive a restart; the server warns).
  */
-export function createSealer(keys: EncryptionKey[] | undefined): Sealer {
-  const list = keys && keys.length > 0 ? keys : [{
+export function createSealer(keys: (EncryptionKey | string)[] | undefined): Sealer {
+  // A bare key (what `keys generate` prints as GATEHOUSE_ENCRYPTION_KEY) gets a positional kid:
+  // the kid is only a hint, `open` tries every key.
+  const given = keys?.map((k, i) => typeof k === "string" ? { kid: `k${i}`, key: k } : k);
+  const list = given && given.length > 0 ? given : [{
     kid: "ephemeral",
     key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))),
   }];

@@ -232,3 +232,26 @@ test("props: storage failing while props are updated on refresh does not fail th
     console.error = orig;
   }
 });
+
+test("props: the bare key `keys generate` prints (GATEHOUSE_ENCRYPTION_KEY) seals, and survives rotation", async () => {
+  const { generateKeys } = await import("../../src/cli/keys.ts");
+  const oldKey = (await generateKeys("EdDSA")).encryptionKey;
+  const newKey = (await generateKeys("EdDSA")).encryptionKey;
+  assert.match(oldKey, /^[A-Za-z0-9_-]{43}$/);
+  const storage = memoryStorage();
+  const s1 = await testServer({ storage, encryptionKeys: [oldKey], authenticate: withProps() });
+  const t = await tokensFor(s1);
+  // Rotation: the new key first, the old one kept for what it sealed.
+  const s2 = await testServer({
+    storage,
+    encryptionKeys: [newKey, oldKey],
+    authenticate: withProps(),
+  });
+  const v = await s2.auth.verify(t.access_token);
+  assert.ok(v.ok);
+  assert.equal(v.claims.props?.upstreamToken, SECRET);
+  // Without the old key the props no longer open.
+  const s3 = await testServer({ storage, encryptionKeys: [newKey], authenticate: withProps() });
+  const v3 = await s3.auth.verify(t.access_token);
+  assert.equal(v3.ok && v3.claims.props?.upstreamToken, undefined);
+});
