@@ -70,7 +70,14 @@ test("examples/node: the demo on node:http passes the e2e scenario over real HTT
     assert.match(demo.origin, /^http:\/\/localhost:\d+$/);
     const result = await runScenario(demo.fetch, demo.origin);
     assert.equal(result.steps.length, SCENARIO_STEPS, result.steps.join("\n"));
-    assert.deepEqual(result.tools, ["admin_stats", "echo", "whoami"]);
+    assert.deepEqual(result.tools, [
+      "add_note",
+      "admin_stats",
+      "confirm",
+      "echo",
+      "list_notes",
+      "whoami",
+    ]);
   } finally {
     await demo.stop();
   }
