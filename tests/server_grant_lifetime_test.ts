@@ -18,6 +18,10 @@ function countingGrantWrites(inner: Storage): Storage & { grantWrites: () => num
     get: (k) => inner.get(k),
     delete: (k) => inner.delete(k),
     swap: (k, v) => inner.swap(k, v),
+    compareAndSwap: (k, e, v) => {
+      if (k[0] === "grant") writes++;
+      return inner.compareAndSwap(k, e, v);
+    },
     list: (p, o) => inner.list(p, o),
     set: (k, v) => {
       if (k[0] === "grant") writes++;
