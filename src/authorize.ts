@@ -11,7 +11,7 @@ import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.
 import { redirectUriMatches } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
-import { createGrant, issueCode } from "./grants.ts";
+import { createGrant, initialGrantExpiry, issueCode } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
@@ -301,7 +301,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       resources: [pending.resource],
     },
     now,
-    now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000,
+    initialGrantExpiry(now, ctx.config),
   );
   const code = await issueCode(ctx.store, {
     grantId: grant.id,
