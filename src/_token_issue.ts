@@ -2,8 +2,28 @@
 import { OAuthError } from "./errors.ts";
 import { issueAccessToken, issueRefresh } from "./grants.ts";
 import type { GrantRecord } from "./grants.ts";
+import { isCimdClientId } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { Ctx } from "./_context.ts";
+import type { Envelope } from "../storage/mod.ts";
+
+/** The client as far as `/token` needs it (a stored record, or a public client's snapshot). */
+export type TokenClient = Pick<
+  ClientRecord,
+  "client_id" | "token_endpoint_auth_method" | "grant_types"
+>;
+
+/** The code or refresh token a `/token` request presents, and its record as read once. */
+export interface Presented {
+  /** The raw value from the request. */
+  token: string;
+  /** Its SHA-256 (the storage id). */
+  id: string;
+  /** Its storage key. */
+  key: string[];
+  /** The live record and the envelope it was read from; undefined when absent or expired. */
+  read: { data: unknown; stored: Envelope } | undefined;
+}
 
 /** A minted token response, not yet handed out. */
 export interface PreparedTokens {
@@ -24,7 +44,7 @@ export interface PreparedTokens {
 export async function prepareTokens(
   ctx: Ctx,
   grant: GrantRecord,
-  client: Pick<ClientRecord, "client_id">,
+  client: TokenClient,
   scopes: string[],
   resource: string,
   refresh: boolean,
@@ -56,6 +76,11 @@ export async function prepareTokens(
       clientId: client.client_id,
       scopes: grant.scopes,
       exp: now + ctx.config.refreshTokenTtl * 1000,
+      // A registered public client never changes (deleting it revokes its grants), so the
+      // refresh need not read it; a metadata document may change, so its client is re-read.
+      ...(client.token_endpoint_auth_method === "none" && !isCimdClientId(client.client_id)
+        ? { publicClient: { grantTypes: client.grant_types } }
+        : {}),
     });
     out.refresh_token = issued.token;
     refreshKey = issued.key;

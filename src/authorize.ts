@@ -312,6 +312,9 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     scopes: pending.scopes,
     resource: pending.resource,
     subject: pending.subject,
+    ...(client.token_endpoint_auth_method === "none"
+      ? { publicClient: { grantTypes: client.grant_types } }
+      : {}),
   }, now + ctx.config.codeTtl * 1000);
   ctx.emit({ type: "authorization.granted", ...base, grantId: grant.id });
   return redirectWith(ctx, pending.redirectUri, { code, state: pending.state });

@@ -42,6 +42,8 @@ export interface CodeRecord {
   scopes: string[];
   resource: string;
   subject: string;
+  /** Set when the client is public (`none`): `/token` then needs no client read (see `src/token.ts`). */
+  publicClient?: PublicClientSnapshot;
 }
 
 /** A refresh token as stored (keyed by the token's hash). */
@@ -51,6 +53,14 @@ export interface RefreshRecord {
   scopes: string[];
   /** Absolute expiry, epoch ms. */
   exp: number;
+  /** Set for a registered public client (never for a metadata-document client, whose document may change). */
+  publicClient?: PublicClientSnapshot;
+}
+
+/** What `/token` needs of a public client, recorded when its code or refresh token was issued. */
+export interface PublicClientSnapshot {
+  /** The client's `grant_types` at issuance. */
+  grantTypes: string[];
 }
 
 /**

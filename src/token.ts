@@ -8,10 +8,10 @@ import { jsonResponse, OAuthError } from "./errors.ts";
 import { CORS, readForm } from "./_http.ts";
 import { pkceMatches, sha256 } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
-import type { ClientRecord } from "./clients.ts";
 import { isTombstone } from "./grants.ts";
 import type { CodeRecord, GrantRecord, Tombstone } from "./grants.ts";
 import { activeGrant, prepareTokens, revokeFor } from "./_token_issue.ts";
+import type { Presented, TokenClient } from "./_token_issue.ts";
 import { rotateRefresh } from "./token_refresh.ts";
 import type { Ctx } from "./_context.ts";
 
@@ -26,27 +26,88 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
       `grant_type "${grantType.slice(0, 64)}" is not supported`,
     );
   }
-  const client = await authenticateClient(req, form, (id) => ctx.findClient(id));
+  const presented = await readPresented(ctx, grantType, form);
+  const recorded = recordedPublicClient(req, form, presented?.read?.data);
+  const client = recorded ?? await authenticateClient(req, form, (id) => ctx.findClient(id));
   if (!client.grant_types.includes(grantType)) {
     throw new OAuthError("unauthorized_client", `client is not registered for ${grantType}`);
   }
-  const body = grantType === "authorization_code"
-    ? await redeemCode(ctx, client, form)
-    : await rotateRefresh(ctx, client, form);
+  let body: Record<string, unknown>;
+  try {
+    body = grantType === "authorization_code"
+      ? await redeemCode(ctx, client, form, presented)
+      : await rotateRefresh(ctx, client, form, presented);
+  } catch (e) {
+    // Unread client refused over its grant: if the client itself is gone, say so (401).
+    if (recorded && e instanceof OAuthError && e.code === "invalid_grant") {
+      if (!(await ctx.findClient(recorded.client_id))) {
+        throw new OAuthError("invalid_client", "client authentication failed");
+      }
+    }
+    throw e;
+  }
   return jsonResponse(body, { headers: { pragma: "no-cache", ...CORS } });
+}
+
+/**
+ * Read the code or refresh record the request presents, once (by the hash of
+ * the presented value); undefined when the parameter is missing.
+ */
+async function readPresented(
+  ctx: Ctx,
+  grantType: "authorization_code" | "refresh_token",
+  form: Map<string, string>,
+): Promise<Presented | undefined> {
+  const code = grantType === "authorization_code";
+  const token = form.get(code ? "code" : "refresh_token");
+  if (!token) return undefined;
+  const id = await sha256(token);
+  const key = [code ? "code" : "refresh", id];
+  return { token, id, key, read: await ctx.store.read(key) };
+}
+
+/**
+ * A public client (`none`) named by the live code or refresh record itself,
+ * when the request carries no credentials and the same `client_id`: then
+ * authenticating it needs no read of the client record (issue 12), because
+ * for a public client there is nothing to check but the id. The snapshot was
+ * taken when the code (≤ `codeTtl` ago) or refresh token was issued; refresh
+ * records carry one only for registered clients, which never change
+ * (deleting one revokes its grants, which the grant read then sees).
+ */
+function recordedPublicClient(
+  req: Request,
+  form: Map<string, string>,
+  rec: unknown,
+): TokenClient | undefined {
+  const r = rec as Partial<CodeRecord> | undefined;
+  if (!r || isTombstone(r) || !r.publicClient || !r.clientId) return undefined;
+  if (req.headers.has("authorization") || form.get("client_id") !== r.clientId) return undefined;
+  for (const p of ["client_secret", "client_assertion", "client_assertion_type"]) {
+    if (form.has(p)) return undefined;
+  }
+  return {
+    client_id: r.clientId,
+    token_endpoint_auth_method: "none",
+    grant_types: r.publicClient.grantTypes,
+  };
 }
 
 /** How long a used code's tombstone is kept to detect replays. */
 const REPLAY_WINDOW_MS = 10 * 60 * 1000;
 
-async function redeemCode(ctx: Ctx, client: ClientRecord, form: Map<string, string>) {
-  const code = form.get("code");
+async function redeemCode(
+  ctx: Ctx,
+  client: TokenClient,
+  form: Map<string, string>,
+  presented: Presented | undefined,
+) {
   const verifier = form.get("code_verifier");
-  if (!code) throw new OAuthError("invalid_request", "code is required");
+  if (!presented) throw new OAuthError("invalid_request", "code is required");
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
   const now = ctx.config.now();
-  const key = ["code", await sha256(code)];
-  const rec = await ctx.store.get<CodeRecord | Tombstone>(key);
+  const key = presented.key;
+  const rec = presented.read?.data as CodeRecord | Tombstone | undefined;
   if (!rec) throw new OAuthError("invalid_grant", "authorization code is invalid or expired");
   let grant: GrantRecord | undefined;
   if (!isTombstone(rec)) {

@@ -21,29 +21,24 @@ import { OAuthError } from "./errors.ts";
 import { sha256 } from "./_crypto.ts";
 import { extendGrant, issueAccessToken, isTombstone } from "./grants.ts";
 import type { GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
-import type { ClientRecord } from "./clients.ts";
 import { activeGrant, prepareTokens, revokeFor } from "./_token_issue.ts";
+import type { Presented, TokenClient } from "./_token_issue.ts";
 import { openSuccessor, sealSuccessor } from "./_refresh_seal.ts";
 import type { Successor } from "./_refresh_seal.ts";
 import type { Ctx } from "./_context.ts";
 
-/** The client as far as the refresh grant needs it. */
-export type RefreshClient = Pick<ClientRecord, "client_id">;
-
 /** Handle `grant_type=refresh_token` for an authenticated client; returns the response body. */
 export async function rotateRefresh(
   ctx: Ctx,
-  client: RefreshClient,
+  client: TokenClient,
   form: Map<string, string>,
+  presented: Presented | undefined,
 ): Promise<Record<string, unknown>> {
-  const token = form.get("refresh_token");
-  if (!token) throw new OAuthError("invalid_request", "refresh_token is required");
+  if (!presented) throw new OAuthError("invalid_request", "refresh_token is required");
+  const { token, id, key, read } = presented;
   const now = ctx.config.now();
-  const id = await sha256(token);
-  const key = ["refresh", id];
-  const read = await ctx.store.read<RefreshRecord | Tombstone>(key);
   if (!read) throw new OAuthError("invalid_grant", "refresh token is invalid or expired");
-  const current = read.data;
+  const current = read.data as RefreshRecord | Tombstone;
   if (isTombstone(current)) return await retryOrReuse(ctx, client, form, { token, id }, current);
   if (current.clientId !== client.client_id) {
     throw new OAuthError("invalid_grant", "refresh token was issued to another client");
@@ -125,7 +120,7 @@ function narrow(
  */
 async function retryOrReuse(
   ctx: Ctx,
-  client: RefreshClient,
+  client: TokenClient,
   form: Map<string, string>,
   presented: { token: string; id: string },
   tombstone: Tombstone,
@@ -178,7 +173,7 @@ async function retryOrReuse(
 async function retryBody(
   ctx: Ctx,
   grant: GrantRecord,
-  client: RefreshClient,
+  client: TokenClient,
   successor: Successor,
   scopes: string[],
   resource: string,
