@@ -23,7 +23,7 @@
  * | `["client", clientId]` | registered client (secret stored as SHA-256 hash) |
  * | `["code", sha256(code)]` | authorization code record, then its tombstone |
  * | `["grant", grantId]` | grant: subject, client, scopes, resources, state |
- * | `["refresh", sha256(token)]` | refresh token record, then its tombstone |
+ * | `["refresh", sha256(token)]` | refresh token record, then its tombstone (successor sealed for retries) |
  * | `["consent", csrfId]` | pending consent request (short-lived) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
  *

@@ -194,3 +194,24 @@ for (const name of STRONG_DRIVERS) {
     });
   });
 }
+
+test("Workers KV (eventual): how often a revocation racing a grant-extending refresh is undone", async () => {
+  // Measured, not asserted: KV's compareAndSwap is a get, a comparison and a put, so
+  // the extension can land over the revocation. The README reports the count.
+  let undone = 0;
+  const rounds = 30;
+  for (let round = 0; round < rounds; round++) {
+    const { s, t } = await setup(opened.workersKv.make, true);
+    const [refreshed, revoked] = await Promise.all([
+      refreshWith(s, t.refresh_token, t.client_id),
+      revoke(s, t),
+    ]);
+    assert.equal(revoked.status, 200);
+    await revoked.body?.cancel();
+    await refreshed.body?.cancel();
+    const all = await s.auth.admin.listGrants({ clientId: t.client_id, includeRevoked: true });
+    assert.equal(all.length, 1);
+    if (!all[0].revokedAt) undone++;
+  }
+  console.log(`[observed] workers kv: revocation undone in ${undone} of ${rounds} races`);
+});

@@ -26,7 +26,7 @@ export const STRONG_DRIVERS = ["memory", "deno-kv", "upstash+redis", "workerd du
 
 /** Start every backend; `close` stops them. */
 export async function openStrongDrivers(): Promise<
-  { drivers: DriverUnderTest[]; close: () => Promise<void> }
+  { drivers: DriverUnderTest[]; workersKv: DriverUnderTest; close: () => Promise<void> }
 > {
   const kv = await Deno.openKv(":memory:");
   const redis = await startRedis();
@@ -47,6 +47,8 @@ export async function openStrongDrivers(): Promise<
   ];
   return {
     drivers,
+    // Eventual consistency: for measuring what can happen, not for asserting single use.
+    workersKv: { name: "workerd workers kv", make: () => workerd.storage("kv", `race-${++n}`) },
     close: async () => {
       kv.close();
       await bridge.close();
