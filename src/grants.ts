@@ -135,7 +135,8 @@ export async function updateGrant(
  * Make the grant outlive a refresh token issued at `now` (plus the access
  * tokens minted from it): when it would not, extend it to
  * `now + 2 × refresh + access` lifetimes, so this happens at most once per
- * refresh lifetime. Resolves false when the grant is revoked or gone.
+ * refresh lifetime. `now` is epoch ms; lifetimes in seconds. Compare-and-swap
+ * (never over a revoked grant). Resolves false when the grant is revoked or gone.
  */
 export async function extendGrant(
   store: Store,
