@@ -1,6 +1,6 @@
 /** Typed access to the storage driver with expiry checked on read (internal). */
 import { envelope, isLive, StorageError } from "../storage/mod.ts";
-import type { Storage, StorageKey } from "../storage/mod.ts";
+import type { Envelope, Storage, StorageKey } from "../storage/mod.ts";
 
 /** A thin typed wrapper over a driver; every driver failure becomes a StorageError. */
 export class Store {
@@ -35,6 +35,50 @@ export class Store {
   async swap<T, U>(key: StorageKey, data: U, exp: number | null): Promise<T | undefined> {
     const prev = await this.call("swap", () => this.driver.swap(key, envelope(data, exp)));
     return isLive(prev, this.now()) ? (prev!.data as T) : undefined;
+  }
+
+  /**
+   * Live record at `key` with the stored envelope it came from (the `expected`
+   * value for {@link Store.compareAndSwap}); undefined when absent or expired.
+   */
+  async read<T>(key: StorageKey): Promise<{ data: T; stored: Envelope } | undefined> {
+    const v = await this.call("get", () => this.driver.get(key));
+    return isLive(v, this.now()) ? { data: v!.data as T, stored: v! } : undefined;
+  }
+
+  /** Write only if the stored value is still exactly `expected`; true when written. */
+  compareAndSwap<T>(
+    key: StorageKey,
+    expected: Envelope | undefined,
+    data: T,
+    exp: number | null,
+  ): Promise<boolean> {
+    return this.call(
+      "compareAndSwap",
+      () => this.driver.compareAndSwap(key, expected, envelope(data, exp)),
+    );
+  }
+
+  /**
+   * Read-modify-write with compare-and-swap, retried on contention. `change`
+   * gets the live record (or undefined) and returns the record to write with
+   * its expiry, or `undefined` to write nothing. Resolves to what `change`
+   * returned last. On a strong driver no write computed from a stale read lands.
+   */
+  async update<T>(
+    key: StorageKey,
+    change: (current: T | undefined) => { data: T; exp: number | null } | undefined,
+    maxAttempts = 100,
+  ): Promise<{ data: T; exp: number | null } | undefined> {
+    for (let attempt = 1;; attempt++) {
+      const raw = await this.call("get", () => this.driver.get(key));
+      const next = change(isLive(raw, this.now()) ? raw!.data as T : undefined);
+      if (!next) return undefined;
+      if (await this.compareAndSwap(key, raw, next.data, next.exp)) return next;
+      if (attempt >= maxAttempts) {
+        throw new StorageError(`storage ${this.driver.name} update gave up after ${attempt} tries`);
+      }
+    }
   }
 
   /** Live records under a prefix. */

@@ -11,7 +11,7 @@ import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.
 import { redirectUriMatches } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
-import { createGrant, issueCode } from "./grants.ts";
+import { createGrant, initialGrantExpiry, issueCode } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
@@ -329,7 +329,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     });
   }
   const now = ctx.config.now();
-  const grantExp = now + (ctx.config.refreshTokenTtl + ctx.config.accessTokenTtl) * 1000;
+  const grantExp = initialGrantExpiry(now, ctx.config);
   const claims = publicClaims(who.claims);
   const grant = await createGrant(
     ctx.store,
@@ -354,6 +354,9 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     scopes: pending.scopes,
     resource: pending.resource,
     subject: pending.subject,
+    ...(client.token_endpoint_auth_method === "none"
+      ? { publicClient: { grantTypes: client.grant_types } }
+      : {}),
   }, now + ctx.config.codeTtl * 1000);
   ctx.emit({ type: "authorization.granted", ...base, grantId: grant.id });
   return redirectWith(ctx, pending.redirectUri, { code, state: pending.state });

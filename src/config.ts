@@ -130,6 +130,14 @@ export interface AuthServerConfig {
   refreshTokenTtl?: number;
   /** Authorization code lifetime in seconds. Default 60. */
   codeTtl?: number;
+  /**
+   * Refresh reuse window in seconds (0–300). Default 60. The same refresh
+   * token presented again by the same client within this many seconds of its
+   * rotation gets the same successor tokens instead of being treated as
+   * theft; later (or a token two rotations back) revokes the grant
+   * (RFC 9700 §4.14.2). 0: every reuse revokes.
+   */
+  refreshReuseWindow?: number;
   /** Revocation mode for `auth.verify`. Default `"strict"`. */
   revocation?: { mode: RevocationMode; ttlMs?: number };
   /**
@@ -221,10 +229,10 @@ const schema = z.strictObject({
   storage: z.optional(z.custom<Storage>(
     (s) =>
       typeof s === "object" && s !== null &&
-      ["get", "set", "delete", "swap", "list"].every((m) =>
+      ["get", "set", "delete", "swap", "compareAndSwap", "list"].every((m) =>
         typeof (s as unknown as Record<string, unknown>)[m] === "function"
       ),
-    "storage must implement get/set/delete/swap/list",
+    "storage must implement get/set/delete/swap/compareAndSwap/list",
   )),
   keys: z.optional(
     z.array(
@@ -255,6 +263,7 @@ const schema = z.strictObject({
   accessTokenTtl: int(1, 86400),
   refreshTokenTtl: int(60),
   codeTtl: int(1, 600),
+  refreshReuseWindow: int(0, 300),
   revocation: z.optional(z.strictObject({
     mode: z.enum(["strict", "cached", "stateless"]),
     ttlMs: int(0),
@@ -308,6 +317,8 @@ export interface ResolvedConfig extends Omit<AuthServerConfig, "resources" | "sc
   accessTokenTtl: number;
   refreshTokenTtl: number;
   codeTtl: number;
+  /** Refresh reuse window, seconds. */
+  refreshReuseWindow: number;
   now: () => number;
 }
 
@@ -380,6 +391,7 @@ export function resolveConfig(input: AuthServerConfig): ResolvedConfig {
     accessTokenTtl: c.accessTokenTtl ?? 900,
     refreshTokenTtl: c.refreshTokenTtl ?? 30 * 86400,
     codeTtl: c.codeTtl ?? 60,
+    refreshReuseWindow: c.refreshReuseWindow ?? 60,
     now: c.now ?? Date.now,
   };
 }

@@ -44,6 +44,8 @@ export interface CodeRecord {
   scopes: string[];
   resource: string;
   subject: string;
+  /** Set when the client is public (`none`): `/token` then needs no client read (see `src/token.ts`). */
+  publicClient?: PublicClientSnapshot;
 }
 
 /** A refresh token as stored (keyed by the token's hash). */
@@ -53,12 +55,33 @@ export interface RefreshRecord {
   scopes: string[];
   /** Absolute expiry, epoch ms. */
   exp: number;
+  /** Set for a registered public client (never for a metadata-document client, whose document may change). */
+  publicClient?: PublicClientSnapshot;
 }
 
-/** What replaces a code or refresh token once used; seeing it again means replay. */
+/** What `/token` needs of a public client, recorded when its code or refresh token was issued. */
+export interface PublicClientSnapshot {
+  /** The client's `grant_types` at issuance. */
+  grantTypes: string[];
+}
+
+/**
+ * What replaces a code or refresh token once used; seeing it again means
+ * replay, except for a refresh retry inside the reuse window (see
+ * `src/token_refresh.ts`).
+ */
 export interface Tombstone {
   used: true;
   grantId: string;
+  /** Refresh tokens: the client that rotated it. */
+  clientId?: string;
+  /** Refresh tokens: epoch ms of the rotation (starts the reuse window). */
+  rotatedAt?: number;
+  /**
+   * Refresh tokens: the successor token response, AES-GCM encrypted under a
+   * key derived (HKDF) from the rotated refresh token, which only its holder has.
+   */
+  sealed?: string;
 }
 
 /** True when a swapped-out record is a tombstone. */
@@ -78,7 +101,69 @@ export async function createGrant(
   return grant;
 }
 
-/** Mark a grant revoked (kept for audit until it would have expired). Returns the grant if it was active. */
+/**
+ * Expiry (epoch ms) of a grant created at `now`: long enough that its first
+ * refresh token (issued up to `codeTtl` later, living `refreshTokenTtl`) can
+ * be rotated without extending the grant (see {@link extendGrant}).
+ * Lifetimes in seconds.
+ */
+export function initialGrantExpiry(
+  now: number,
+  ttl: { codeTtl: number; refreshTokenTtl: number; accessTokenTtl: number },
+): number {
+  return now + (ttl.codeTtl + 2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
+}
+
+/**
+ * Change a grant with compare-and-swap, so no write ever undoes a revocation
+ * (on strong drivers): `change` sees the current record and is never applied
+ * to a revoked or missing grant. Every write to an existing grant goes
+ * through here. Resolves to the record written, or undefined when the grant
+ * is missing or revoked.
+ */
+export async function updateGrant(
+  store: Store,
+  grantId: string,
+  change: (grant: GrantRecord) => { data: GrantRecord; exp: number | null } | undefined,
+): Promise<GrantRecord | undefined> {
+  const written = await store.update<GrantRecord>(
+    ["grant", grantId],
+    (g) => g && !g.revokedAt ? change(g) : undefined,
+  );
+  return written?.data;
+}
+
+/**
+ * Make the grant outlive a refresh token issued at `now` (plus the access
+ * tokens minted from it): when it would not, extend it to
+ * `now + 2 × refresh + access` lifetimes, so this happens at most once per
+ * refresh lifetime. `now` is epoch ms; lifetimes in seconds. Compare-and-swap
+ * (never over a revoked grant). Resolves false when the grant is revoked or gone.
+ */
+export async function extendGrant(
+  store: Store,
+  grant: GrantRecord,
+  now: number,
+  ttl: { refreshTokenTtl: number; accessTokenTtl: number },
+): Promise<boolean> {
+  const needed = now + (ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
+  if ((grant.expiresAt ?? 0) >= needed) return true;
+  const expiresAt = now + (2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
+  let active = false;
+  await store.update<GrantRecord>(["grant", grant.id], (g) => {
+    active = g !== undefined && !g.revokedAt;
+    // Revoked, or extended meanwhile by a concurrent refresh: nothing to write.
+    if (!active || (g!.expiresAt ?? 0) >= needed) return undefined;
+    return { data: { ...g!, expiresAt }, exp: expiresAt };
+  });
+  return active;
+}
+
+/**
+ * Mark a grant revoked (kept for audit until `keepUntil`, epoch ms). Returns
+ * the grant if it was active. Compare-and-swap: a concurrent write computed
+ * before the revocation cannot land after it.
+ */
 export async function revokeGrant(
   store: Store,
   grantId: string,
@@ -86,11 +171,15 @@ export async function revokeGrant(
   now: number,
   keepUntil: number,
 ): Promise<GrantRecord | undefined> {
-  const grant = await store.get<GrantRecord>(["grant", grantId]);
-  if (!grant || grant.revokedAt) return undefined;
-  const revoked = { ...grant, revokedAt: now, revokedReason: reason };
-  await store.put(["grant", grantId], revoked, keepUntil);
-  return grant;
+  let before: GrantRecord | undefined;
+  const written = await updateGrant(store, grantId, (g) => {
+    before = g;
+    return {
+      data: { ...g, revokedAt: now, revokedReason: reason },
+      exp: keepUntil,
+    };
+  });
+  return written ? before : undefined;
 }
 
 /** Issue an authorization code for a grant; returns the raw code. */

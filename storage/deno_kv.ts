@@ -4,7 +4,8 @@
  * Works with a local KV (`Deno.openKv()`, `Deno.openKv(":memory:")`, a file
  * path) and with Deno Deploy KV. `swap` is a compare-and-set retry loop on the
  * entry's versionstamp (`kv.atomic().check(...).set(...)`), so exactly one of N
- * concurrent swaps observes a given previous value.
+ * concurrent swaps observes a given previous value. `compareAndSwap` reads,
+ * compares the JSON text and commits with the same versionstamp check.
  *
  * ```ts
  * import { denoKvStorage } from "@gatehouse/oauth/storage/deno-kv";
@@ -112,6 +113,30 @@ export function denoKvStorage(kv: DenoKvLike, options: DenoKvStorageOptions = {}
           // Back off with jitter once contention is more than momentary, so a
           // burst of writers on one key converges instead of spinning.
           if (attempt > 3) await delay(Math.random() * Math.min(50, 2 ** (attempt - 3)));
+        }
+      }),
+    compareAndSwap: (key, expected, value) =>
+      wrap("compareAndSwap", async () => {
+        const k = full(key);
+        const want = expected === undefined ? undefined : JSON.stringify(expected);
+        const text = JSON.stringify(value);
+        for (let attempt = 1;; attempt++) {
+          const current = await kv.get(k);
+          const have = current.value === null || current.value === undefined
+            ? undefined
+            : typeof current.value === "string"
+            ? current.value
+            : JSON.stringify(current.value);
+          if (have !== want) return false;
+          // The versionstamp check makes the comparison and the write one step.
+          const result = await kv.atomic().check({ key: k, versionstamp: current.versionstamp })
+            .set(k, text, expireIn(value.exp)).commit();
+          if (result.ok) return true;
+          if (attempt >= maxAttempts) {
+            throw new StorageError(
+              `deno-kv: compareAndSwap gave up after ${attempt} contended attempts`,
+            );
+          }
         }
       }),
     list: (listPrefix, opts: ListOptions = {}) =>

@@ -6,7 +6,8 @@
  * talks to one instance of it over `stub.fetch` with a small JSON protocol.
  * A Durable Object runs one request at a time and its storage closes the
  * input gate while an operation is in flight, so the get-then-put inside
- * `swap` cannot interleave with another request: swaps are atomic.
+ * `swap` (and the get-compare-put of `compareAndSwap`) cannot interleave with
+ * another request: both are atomic.
  *
  * ```ts
  * import {
@@ -32,7 +33,7 @@
  * @module
  */
 import type { Envelope, ListOptions, Storage, StorageEntry, StorageKey } from "./mod.ts";
-import { isLive, joinKey, splitKey, StorageError } from "./mod.ts";
+import { isLive, joinKey, sameEnvelope, splitKey, StorageError } from "./mod.ts";
 
 /** The subset of `DurableObjectStorage` (`ctx.storage`) the object uses. */
 export interface DurableObjectStorageLike {
@@ -64,6 +65,7 @@ export type StorageRequest =
   | { op: "set"; key: StorageKey; value: Envelope }
   | { op: "delete"; key: StorageKey }
   | { op: "swap"; key: StorageKey; value: Envelope }
+  | { op: "cas"; key: StorageKey; expected: Envelope | null; value: Envelope }
   | { op: "list"; prefix: StorageKey; limit?: number }
   | { op: "sweep" };
 
@@ -71,6 +73,8 @@ export type StorageRequest =
 export interface StorageReply {
   /** Result of get / swap. */
   value?: Envelope | null;
+  /** Result of cas: whether the value was written. */
+  ok?: boolean;
   /** Result of list. */
   entries?: { key: StorageKey; value: Envelope }[];
   /** Result of sweep: how many expired entries were removed. */
@@ -134,6 +138,15 @@ export class GatehouseStorageObject {
         await s.put(k, req.value);
         await this.#scheduleSweep(req.value);
         return { value: previous ?? null };
+      }
+      case "cas": {
+        // Same input gate as swap: the compare and the put are one step.
+        const k = joinKey("", req.key);
+        const current = await s.get(k) as Envelope | undefined;
+        if (!sameEnvelope(current, req.expected ?? undefined)) return { ok: false };
+        await s.put(k, req.value);
+        await this.#scheduleSweep(req.value);
+        return { ok: true };
       }
       case "list":
         return { entries: await this.#list(req.prefix, req.limit) };
@@ -264,6 +277,8 @@ export function durableObjectStorage<Id>(
       await call({ op: "delete", key });
     },
     swap: async (key, value) => (await call({ op: "swap", key, value })).value ?? undefined,
+    compareAndSwap: async (key, expected, value) =>
+      (await call({ op: "cas", key, expected: expected ?? null, value })).ok === true,
     list: async (prefix, opts: ListOptions = {}) =>
       (await call({ op: "list", prefix, limit: opts.limit })).entries ?? [],
   };

@@ -1,7 +1,8 @@
 /**
  * In-memory storage driver: for tests and single-process servers only.
  * State is lost when the process exits and is not shared between isolates or
- * instances. `swap` is atomic because JavaScript runs it synchronously.
+ * instances. `swap` and `compareAndSwap` are atomic because JavaScript runs
+ * them synchronously.
  *
  * @module
  */
@@ -50,6 +51,16 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
       map.set(k, JSON.stringify(value));
       sweep();
       return Promise.resolve(prev);
+    },
+    compareAndSwap(key, expected, value) {
+      const k = enc(key);
+      const current = map.get(k);
+      if (current !== (expected === undefined ? undefined : JSON.stringify(expected))) {
+        return Promise.resolve(false);
+      }
+      map.set(k, JSON.stringify(value));
+      sweep();
+      return Promise.resolve(true);
     },
     list(prefix: StorageKey, opts: ListOptions = {}) {
       const p = prefix.length ? enc(prefix) + SEP : "";

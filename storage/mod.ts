@@ -6,8 +6,11 @@
  * `list` by key prefix. Single-use codes and refresh-token rotation are built
  * on `swap`: the redeemer swaps the live record for a tombstone; exactly one
  * concurrent caller sees the live record, every other caller sees the
- * tombstone and is treated as a replay. On a driver whose `consistency` is
- * `"eventual"` (Workers KV) that guarantee does not hold; see the README.
+ * tombstone and is treated as a replay. `compareAndSwap` writes only over an
+ * exact expected value: refresh rotation and every write to a grant use it,
+ * so a write computed from a stale read fails instead of undoing a
+ * revocation. On a driver whose `consistency` is `"eventual"` (Workers KV)
+ * neither guarantee holds; see the README.
  *
  * ## Key layout
  * Keys are arrays of strings (Deno KV native; other drivers join the parts
@@ -20,7 +23,7 @@
  * | `["client", clientId]` | registered client (secret stored as SHA-256 hash) |
  * | `["code", sha256(code)]` | authorization code record, then its tombstone |
  * | `["grant", grantId]` | grant: subject, client, scopes, resources, state |
- * | `["refresh", sha256(token)]` | refresh token record, then its tombstone |
+ * | `["refresh", sha256(token)]` | refresh token record, then its tombstone (successor sealed for retries) |
  * | `["consent", csrfId]` | pending consent request (short-lived) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
@@ -95,6 +98,19 @@ export interface Storage {
    * each observes a distinct previous value (exactly one sees the original).
    */
   swap(key: StorageKey, value: Envelope): Promise<Envelope | undefined>;
+  /**
+   * Atomically write `value` at `key` only if the current value is exactly
+   * `expected` (same JSON text, see {@link sameEnvelope}; `undefined` means
+   * "absent"). Resolves `true` when written, `false` when the current value
+   * differs. Of N concurrent calls with the same `expected`, at most one
+   * resolves `true`. An expired value counts as whatever the backend still
+   * holds (present until purged), as `get` would return it.
+   */
+  compareAndSwap(
+    key: StorageKey,
+    expected: Envelope | undefined,
+    value: Envelope,
+  ): Promise<boolean>;
   /** List entries whose key starts with the parts of `prefix`, in key order. */
   list(prefix: StorageKey, options?: ListOptions): Promise<StorageEntry[]>;
 }
@@ -108,6 +124,16 @@ export function envelope<T>(data: T, exp: number | null = null): Envelope<T> {
 export function isLive(value: Envelope | undefined, now: number = Date.now()): boolean {
   return value !== undefined && value.v === SCHEMA_VERSION &&
     (value.exp === null || value.exp > now);
+}
+
+/**
+ * True when two stored values are the same for {@link Storage.compareAndSwap}:
+ * both absent, or the same JSON text. Values read back from a driver keep
+ * their key order, so a value read and re-serialised compares equal.
+ */
+export function sameEnvelope(a: Envelope | undefined, b: Envelope | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Seconds from `now` until `exp`, rounded up, at least `min`; `undefined` for no expiry. */

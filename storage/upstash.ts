@@ -15,7 +15,8 @@
  * value is the JSON text of the {@link Envelope}, with a Redis expiry (`PXAT`)
  * set from `exp` as a purge hint. `swap` is one `SET key value GET [PXAT ms]`
  * command, which Redis executes atomically, so exactly one of N concurrent
- * swaps observes a given previous value. `list` walks `SCAN MATCH prefix*`,
+ * swaps observes a given previous value. `compareAndSwap` is one `EVAL` of a
+ * short Lua script (GET, compare, SET), atomic in Redis. `list` walks `SCAN MATCH prefix*`,
  * sorts the keys and reads the values with `MGET`; it costs a full scan of the
  * keyspace, so keep it off hot paths.
  *
@@ -38,6 +39,8 @@ export interface UpstashRedisLike {
   set(key: string, value: string, options?: UpstashSetOptions): Promise<unknown>;
   /** `DEL key…`. */
   del(...keys: string[]): Promise<number>;
+  /** `EVAL script numkeys key… arg…` (used by `compareAndSwap`). */
+  eval(script: string, keys: string[], args: string[]): Promise<unknown>;
   /** `MGET key…`. */
   mget(...keys: string[]): Promise<unknown[]>;
   /** `SCAN cursor MATCH pattern COUNT n`; resolves to `[nextCursor, keys]`. */
@@ -59,6 +62,19 @@ function decode(value: unknown): Envelope | undefined {
   if (value === null || value === undefined) return undefined;
   return (typeof value === "string" ? JSON.parse(value) : value) as Envelope;
 }
+
+/**
+ * Compare-and-set in one Lua script (Redis runs a script atomically).
+ * ARGV: 1 = "1" when a value is expected, 2 = expected text, 3 = new text,
+ * 4 = PXAT epoch ms or "".
+ */
+const CAS_SCRIPT = `local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then return 0 end
+if ARGV[4] == '' then redis.call('SET', KEYS[1], ARGV[3])
+else redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[4]) end
+return 1`;
 
 /** Escape Redis glob metacharacters so `text` matches literally in `SCAN MATCH`. */
 function globEscape(text: string): string {
@@ -106,6 +122,16 @@ export function upstashStorage(
         async () =>
           decode(await redis.set(full(key), JSON.stringify(value), setOptions(value, true))),
       ),
+    compareAndSwap: (key, expected, value) =>
+      wrap("compareAndSwap", async () => {
+        const result = await redis.eval(CAS_SCRIPT, [full(key)], [
+          expected === undefined ? "0" : "1",
+          expected === undefined ? "" : JSON.stringify(expected),
+          JSON.stringify(value),
+          value.exp === null ? "" : String(Math.max(1, Math.ceil(value.exp))),
+        ]);
+        return Number(result) === 1;
+      }),
     list: (listPrefix, opts: ListOptions = {}) =>
       wrap("list", async () => {
         const base = listPrefix.length ? full(listPrefix) + ":" : prefix;

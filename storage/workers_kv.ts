@@ -21,6 +21,10 @@
  * - **Refresh rotation double-use**: likewise, two uses of one refresh token
  *   inside that window both rotate successfully, so reuse detection (which
  *   revokes the grant) does not fire for them.
+ * - **Compare-and-swap** is a `get`, a comparison and a `put`: two writers
+ *   that read the same value both write. So a grant write racing a
+ *   revocation can undo it, and concurrent refreshes inside the retry window
+ *   can each rotate (see the README's Workers KV numbers).
  * - **Read-after-write across locations**: a write is visible at once in the
  *   location that made it, but other locations may serve the old value (or
  *   "absent") for up to 60 s (KV's edge cache TTL), so a revoked grant or a
@@ -145,6 +149,17 @@ export function workersKvStorage(
         const previous = decode(await ns.get(k));
         await ns.put(k, ...encoded);
         return previous;
+      }),
+    compareAndSwap: (key, expected, value) =>
+      wrap("compareAndSwap", async () => {
+        // Not atomic either: a get, a comparison, a put (see the module documentation).
+        const k = full(key);
+        const encoded = encode(value);
+        const current = await ns.get(k);
+        const want = expected === undefined ? null : JSON.stringify(expected);
+        if (current !== want) return false;
+        await ns.put(k, ...encoded);
+        return true;
       }),
     list: (listPrefix, opts: ListOptions = {}) =>
       wrap("list", async () => {

@@ -96,7 +96,8 @@ async function eventTypes(): Promise<string[]> {
 }
 
 test("every event type in src/events.ts is emitted, with subject/clientId/scopes/at", async () => {
-  const s = await testServer();
+  // No refresh reuse window, so the second use below is reuse rather than a retry.
+  const s = await testServer({ refreshReuseWindow: 0 });
   // client.registered, authorization.granted, token.issued
   const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
   // token.refreshed, then refresh.reuse_detected + grant.revoked

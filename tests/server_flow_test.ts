@@ -82,7 +82,8 @@ test("refresh rotates; the old refresh token is then reuse → whole grant revok
   const b1 = await r1.json();
   assert.notEqual(b1.refresh_token, t.refresh_token);
   assert.equal(b1.scope, "mcp:read mcp:write");
-  // Reuse of the rotated token.
+  // Reuse of the rotated token, after the 60 s retry window.
+  s.advance(61_000);
   const reuse = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(reuse.status, 400);
   assert.equal((await reuse.json()).error, "invalid_grant");

@@ -34,6 +34,8 @@ export interface ContractOptions {
   concurrency?: number;
   /** Receives the concurrency observation (used by eventual drivers to assert and document it). */
   onSwapRace?: (race: SwapRace) => void;
+  /** Receives how many of the simultaneous compareAndSwaps won (1 on a strong driver). */
+  onCasRace?: (race: { total: number; wins: number }) => void;
 }
 
 /** Register the contract tests for one driver under `describe(label)`. */
@@ -241,6 +243,53 @@ export function storageContract(
         assert.ok(sawOriginal >= 1);
       }
       options.onSwapRace?.(race);
+    });
+
+    test("compareAndSwap writes only over the exact expected value (or absence)", async () => {
+      const s = await open();
+      const key = ["grant", "cas"];
+      const exp = Date.now() + 600_000;
+      const first = envelope({ id: "g", scopes: ["a"], n: 1 }, exp);
+      assert.equal(await s.compareAndSwap(key, envelope("other"), first), false);
+      assert.equal(await s.get(key), undefined);
+      assert.equal(await s.compareAndSwap(key, undefined, first), true);
+      assert.equal(await s.compareAndSwap(key, undefined, envelope("again")), false);
+      // A value read back compares equal to what is stored.
+      const read = await s.get(key);
+      const second = envelope({ id: "g", scopes: ["a"], n: 2, revokedAt: 5 }, exp);
+      assert.equal(await s.compareAndSwap(key, read, second), true);
+      // The stale read no longer matches: the write computed from it is refused.
+      assert.equal(await s.compareAndSwap(key, read, envelope({ id: "g", n: 3 }, exp)), false);
+      assert.deepEqual(await s.get(key), second);
+      // An expired value compares as whatever the backend still holds (it may have purged it).
+      await s.set(["grant", "expired"], envelope("dead", Date.now() - 1000));
+      const held = await s.get(["grant", "expired"]);
+      assert.equal(await s.compareAndSwap(["grant", "expired"], envelope("other"), first), false);
+      assert.equal(await s.compareAndSwap(["grant", "expired"], held, first), true);
+    });
+
+    test("simultaneous compareAndSwaps from one expected value: at most one wins", async () => {
+      const s = await open();
+      const total = options.concurrency ?? 200;
+      const key = ["refresh", "contended"];
+      const original = envelope({ live: true }, Date.now() + 600_000);
+      await s.set(key, original);
+      const results = await Promise.all(
+        Array.from(
+          { length: total },
+          (_, i) => s.compareAndSwap(key, original, envelope({ writer: i }, Date.now() + 600_000)),
+        ),
+      );
+      const wins = results.filter(Boolean).length;
+      const final = (await s.get(key))?.data as { writer: number };
+      assert.equal(typeof final.writer, "number");
+      options.onCasRace?.({ total, wins });
+      if (s.consistency === "strong") {
+        assert.equal(wins, 1);
+        assert.equal(results[final.writer], true, "the one winner's value is the one stored");
+      } else {
+        assert.ok(wins >= 1);
+      }
     });
   });
 }

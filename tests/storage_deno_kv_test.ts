@@ -54,6 +54,7 @@ describe("deno-kv driver specifics", () => {
     kv.close();
     await assert.rejects(s.get(["grant", "a"]), StorageError);
     await assert.rejects(s.swap(["grant", "a"], envelope(2)), StorageError);
+    await assert.rejects(s.compareAndSwap(["grant", "a"], undefined, envelope(2)), StorageError);
     await assert.rejects(s.list(["grant"]), StorageError);
   });
 
@@ -78,5 +79,10 @@ describe("deno-kv driver specifics", () => {
     const s = denoKvStorage(stub, { maxSwapAttempts: 3 });
     await assert.rejects(s.swap(["code", "c"], envelope(1)), /gave up after 3/);
     assert.equal(commits, 3);
+    await assert.rejects(
+      s.compareAndSwap(["code", "c"], undefined, envelope(1)),
+      /gave up after 3/,
+    );
+    assert.equal(commits, 6);
   });
 });

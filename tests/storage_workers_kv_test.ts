@@ -26,6 +26,11 @@ storageContract("workers-kv in workerd", (ns) => workerd.storage("kv", ns), {
     race = observed;
     console.log(`workers-kv, 200 simultaneous swaps in workerd: ${JSON.stringify(observed)}`);
   },
+  onCasRace: (observed) => {
+    console.log(
+      `workers-kv, 200 simultaneous compareAndSwaps in workerd: ${JSON.stringify(observed)}`,
+    );
+  },
 });
 
 describe("workers-kv driver specifics", () => {

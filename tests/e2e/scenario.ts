@@ -399,7 +399,7 @@ export async function runScenario(
   check(authParam(stepUp, "scope")?.split(" ").includes("mcp:admin"), `403 scope: ${stepUp}`);
   done("403 insufficient_scope for admin_stats");
 
-  // 9. Refresh rotation, then reuse of the rotated token revokes the grant.
+  // 9. Refresh rotation; a retry gets the same pair; reuse two rotations back revokes the grant.
   const refreshWith = (rt: string) =>
     postForm(tokenEndpoint, {
       grant_type: "refresh_token",
@@ -422,6 +422,19 @@ export async function runScenario(
     "whoami after refresh",
   );
   done("refresh rotation");
+  // A retry of the same token inside the reuse window gets the same successor pair.
+  const retryRes = await refreshWith(refresh);
+  const retry = await jsonOf(retryRes, "refresh retry");
+  check(
+    retryRes.status === 200 && retry.refresh_token === refresh2 && retry.access_token === access2,
+    `refresh retry: expected the same pair, got ${retryRes.status} ${JSON.stringify(retry)}`,
+  );
+  done("refresh retry inside the reuse window gets the same pair");
+  const rot3Res = await refreshWith(refresh2);
+  const rot3 = await jsonOf(rot3Res, "second refresh");
+  check(rot3Res.status === 200, `second refresh: ${rot3Res.status} ${JSON.stringify(rot3)}`);
+  const access3 = rot3.access_token as string;
+  // The first token is now two rotations back: reuse, even inside the window.
   const reuse = await refreshWith(refresh);
   const reuseBody = await jsonOf(reuse, "refresh reuse");
   check(
@@ -430,10 +443,10 @@ export async function runScenario(
       JSON.stringify(reuseBody)
     }`,
   );
-  const afterReuse = await refreshWith(refresh2);
+  const afterReuse = await refreshWith(rot3.refresh_token as string);
   await drain(afterReuse);
   check(afterReuse.status === 400, `rotated token after reuse: expected 400, ${afterReuse.status}`);
-  const deadAccess = await rpc(access2, "tools/list");
+  const deadAccess = await rpc(access3, "tools/list");
   await drain(deadAccess);
   check(deadAccess.status === 401, `access token after reuse: expected 401, ${deadAccess.status}`);
   done("refresh reuse detection revokes the grant");
@@ -478,4 +491,4 @@ export async function runScenario(
 }
 
 /** Number of steps a passing run reports (runners assert it). */
-export const SCENARIO_STEPS = 16;
+export const SCENARIO_STEPS = 17;

@@ -37,6 +37,7 @@ type Op =
   | { op: "set"; key: StorageKey; value: Envelope }
   | { op: "delete"; key: StorageKey }
   | { op: "swap"; key: StorageKey; value: Envelope }
+  | { op: "cas"; key: StorageKey; expected: Envelope | null; value: Envelope }
   | { op: "list"; prefix: StorageKey; limit?: number };
 
 function open(env: Env, driver: string, ns: string): Storage {
@@ -64,6 +65,8 @@ async function run(storage: Storage, req: Op): Promise<unknown> {
       return {};
     case "swap":
       return { value: (await storage.swap(req.key, req.value)) ?? null };
+    case "cas":
+      return { ok: await storage.compareAndSwap(req.key, req.expected ?? undefined, req.value) };
     case "list":
       return { entries: await storage.list(req.prefix, { limit: req.limit }) };
   }

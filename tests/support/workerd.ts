@@ -92,6 +92,8 @@ export async function startWorkerd(): Promise<WorkerdHarness> {
       },
       swap: async (key: StorageKey, value: Envelope) =>
         ((await call({ op: "swap", key, value })).value as Envelope | null) ?? undefined,
+      compareAndSwap: async (key: StorageKey, expected: Envelope | undefined, value: Envelope) =>
+        (await call({ op: "cas", key, expected: expected ?? null, value })).ok === true,
       list: async (prefix: StorageKey, options = {}) =>
         (await call({ op: "list", prefix, limit: options.limit })).entries as StorageEntry[],
     };

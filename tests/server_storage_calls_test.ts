@@ -1,0 +1,170 @@
+/**
+ * Storage calls on the token path (issue 12), counted by wrapping the driver.
+ * The counts are deterministic, so they are asserted exactly; the README's
+ * per-flow numbers come from here. On Workers KV a `swap` or
+ * `compareAndSwap` is one KV get plus one KV put.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { memoryStorage } from "../storage/memory.ts";
+import type { Storage } from "../storage/mod.ts";
+import {
+  basic,
+  codeFor,
+  REDIRECT,
+  refreshWith,
+  register,
+  RESOURCE,
+  testServer,
+  tokensFor,
+} from "./support/flow.ts";
+
+type Counts = Record<string, number>;
+
+/** Counts every driver call as `op key-kind` (e.g. `get grant`). */
+function counting(inner: Storage): Storage & { take: () => Counts } {
+  let counts: Counts = {};
+  const count = (op: string, key: readonly string[]) => {
+    const k = `${op} ${key[0] ?? ""}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  };
+  return {
+    name: inner.name,
+    consistency: inner.consistency,
+    get: (k) => (count("get", k), inner.get(k)),
+    set: (k, v) => (count("set", k), inner.set(k, v)),
+    delete: (k) => (count("delete", k), inner.delete(k)),
+    swap: (k, v) => (count("swap", k), inner.swap(k, v)),
+    compareAndSwap: (k, e, v) => (count("compareAndSwap", k), inner.compareAndSwap(k, e, v)),
+    list: (p, o) => (count("list", p), inner.list(p, o)),
+    take: () => {
+      const out = counts;
+      counts = {};
+      return out;
+    },
+  };
+}
+
+/** Workers KV operations for driver calls: swap / compareAndSwap = get + put. */
+function kvOps(c: Counts): { gets: number; puts: number } {
+  let gets = 0;
+  let puts = 0;
+  for (const [k, n] of Object.entries(c)) {
+    const op = k.split(" ")[0];
+    if (op === "get") gets += n;
+    if (op === "set") puts += n;
+    if (op === "swap" || op === "compareAndSwap") (gets += n, puts += n);
+  }
+  return { gets, puts };
+}
+
+test("public client: code exchange 4 calls, each refresh 4 (no client read, no grant write)", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage });
+  const client = await register(s);
+  const { code, verifier } = await codeFor(s, client.client_id);
+  storage.take();
+  const res = await s.form("/token", {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id: client.client_id,
+    resource: RESOURCE,
+  });
+  assert.equal(res.status, 200);
+  let t = await res.json();
+  const exchange = storage.take();
+  assert.deepEqual(exchange, {
+    "get code": 1,
+    "get grant": 1,
+    "set refresh": 1,
+    "swap code": 1,
+  });
+  assert.deepEqual(kvOps(exchange), { gets: 3, puts: 2 });
+  // The first refresh (and every later one) is the same: the grant was created long
+  // enough that this refresh need not extend it.
+  for (const which of ["first", "second"]) {
+    const r = await refreshWith(s, t.refresh_token, client.client_id);
+    assert.equal(r.status, 200);
+    t = await r.json();
+    const refresh = storage.take();
+    assert.deepEqual(refresh, {
+      "get refresh": 1,
+      "get grant": 1,
+      "set refresh": 1,
+      "compareAndSwap refresh": 1,
+    }, `${which} refresh`);
+    assert.deepEqual(kvOps(refresh), { gets: 3, puts: 2 });
+  }
+});
+
+test("a refresh that extends the grant (once per refresh lifetime) adds one read and one write", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage, refreshTokenTtl: 3600, accessTokenTtl: 900 });
+  let t = await tokensFor(s);
+  const steps: [number, Counts][] = [
+    [0.9, {}],
+    [0.9, { "get grant": 2, "compareAndSwap grant": 1 }],
+  ];
+  for (const [hours, extra] of steps) {
+    s.advance(hours * 3_600_000);
+    storage.take();
+    const r = await refreshWith(s, t.refresh_token, t.client_id);
+    assert.equal(r.status, 200);
+    t = { ...t, ...(await r.json()) };
+    assert.deepEqual(storage.take(), {
+      "get refresh": 1,
+      "get grant": 1,
+      "set refresh": 1,
+      "compareAndSwap refresh": 1,
+      ...extra,
+    });
+  }
+});
+
+test("confidential client: the client record is read (its secret is checked)", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage });
+  const client = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+  const { code, verifier } = await codeFor(s, client.client_id);
+  storage.take();
+  const auth = { authorization: basic(client.client_id, client.client_secret!) };
+  const res = await s.form("/token", {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+  }, auth);
+  assert.equal(res.status, 200);
+  const t = await res.json();
+  assert.equal(storage.take()["get client"], 1);
+  const r = await s.form(
+    "/token",
+    { grant_type: "refresh_token", refresh_token: t.refresh_token },
+    auth,
+  );
+  assert.equal(r.status, 200);
+  assert.equal(storage.take()["get client"], 1);
+  // A wrong secret is still refused although the code record is read first.
+  const bad = await s.form("/token", {
+    grant_type: "refresh_token",
+    refresh_token: (await r.json()).refresh_token,
+  }, { authorization: basic(client.client_id, "wrong") });
+  assert.equal(bad.status, 401);
+});
+
+test("a public client presenting another client's code or refresh token is still refused", async () => {
+  const s = await testServer();
+  const t = await tokensFor(s);
+  const other = await register(s);
+  const r = await refreshWith(s, t.refresh_token, other.client_id);
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error, "invalid_grant");
+  const unknown = await refreshWith(s, t.refresh_token, "no-such-client");
+  assert.equal(unknown.status, 401);
+  assert.equal((await unknown.json()).error, "invalid_client");
+  // The token was not consumed by those attempts.
+  const ok = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(ok.status, 200);
+});
