@@ -35,6 +35,7 @@ export type {
   AuthenticateContext,
   AuthenticateResult,
   AuthServerConfig,
+  ConsentPolicy,
   IntrospectionClient,
   RefreshPropsContext,
   RegistrationPolicy,
@@ -46,6 +47,7 @@ export type { AuthMethod, ClientRecord } from "./src/clients.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { EncryptionKey } from "./src/props.ts";
 export { generateEncryptionKey } from "./src/props.ts";
+export type { ApprovalFilter, ApprovalRecord } from "./src/approvals.ts";
 export type { ConsentPageContext } from "./src/consent_page.ts";
 export { renderConsentPage } from "./src/consent_page.ts";
 export { generateSigningKey } from "./src/keys.ts";

@@ -133,3 +133,9 @@ export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
+
+/** Format ops/s from µs/op (e.g. `12k`). */
+export function fmtOps(usPerOp: number): string {
+  const ops = 1e6 / usPerOp;
+  return ops >= 10000 ? `${Math.round(ops / 1000)}k` : Math.round(ops).toString();
+}

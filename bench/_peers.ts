@@ -43,14 +43,17 @@ export function oauth4webapiValidator(issuer: string, pub: JWK, alg: string) {
 // Authorization servers in workerd
 // ---------------------------------------------------------------------------------------------
 
-type Target = "cf" | "kv" | "do";
+/** Which authorization server: the CF provider, Gatehouse on Workers KV, Gatehouse on the DO driver. */
+export type Target = "cf" | "kv" | "do";
 const HOST: Record<Target, string> = { cf: "cf.test", kv: "kv.test", do: "do.test" };
 
-async function bundleWorker(): Promise<string> {
+/** Bundle a Worker entry (a path under bench/workers/) for workerd; `minify` as a deploy would. */
+export async function bundleWorker(entry = "all.ts", minify = false): Promise<string> {
   const root = fileURLToPath(new URL("../", import.meta.url));
   try {
     const r = await esbuild.build({
-      entryPoints: [fileURLToPath(new URL("./_peers_worker.ts", import.meta.url))],
+      entryPoints: [fileURLToPath(new URL(`./workers/${entry}`, import.meta.url))],
+      minify,
       absWorkingDir: root,
       bundle: true,
       format: "esm",
@@ -78,6 +81,11 @@ export interface PeerWorld {
   token(t: Target, fields: Record<string, string>): Promise<Record<string, string>>;
   /** An empty round trip. */
   noop(): Promise<void>;
+  /**
+   * One full flow at `t`: register → authorize (→ consent approve) → code exchange → `/mcp`
+   * with the access token → refresh. Throws unless every step succeeds.
+   */
+  flow(t: Target): Promise<void>;
   /** `OAUTH_KV` calls by method since the last call, then reset. */
   kvCalls(): Promise<Record<string, number>>;
   /** The resource (audience) at `t`. */
@@ -173,6 +181,30 @@ export async function startPeerWorld(): Promise<PeerWorld> {
       const res = await form(t, "/token", fields);
       if (res.status !== 200) throw new Error(`token ${t} ${res.status}: ${await res.text()}`);
       return await res.json() as Record<string, string>;
+    },
+    async flow(this: PeerWorld, t: Target) {
+      const clientId = await this.register(t);
+      const c = await this.code(t, clientId);
+      const tok = await this.token(t, {
+        grant_type: "authorization_code",
+        code: c.code,
+        code_verifier: c.verifier,
+        redirect_uri: REDIRECT,
+        client_id: clientId,
+        resource: resource(t),
+      });
+      const api = await must(
+        await fetch(resource(t), { headers: { authorization: `Bearer ${tok.access_token}` } }),
+        200,
+        `/mcp ${t}`,
+      );
+      await api.arrayBuffer();
+      const r = await this.token(t, {
+        grant_type: "refresh_token",
+        refresh_token: tok.refresh_token,
+        client_id: clientId,
+      });
+      if (!r.access_token) throw new Error(`${t}: refresh gave no access token`);
     },
     async noop() {
       const res = await fetch("https://noop.test/");

@@ -1,16 +1,28 @@
 /** Small crypto helpers shared by the server (internal). */
-import { base64url } from "jose";
-
 const te = new TextEncoder();
+
+type ToBase64 = (this: Uint8Array, options: { alphabet: "base64url"; omitPadding: true }) => string;
+/** Native `Uint8Array.prototype.toBase64` (shipped in recent V8) when the runtime has it. */
+const toBase64 = (Uint8Array.prototype as unknown as { toBase64?: ToBase64 }).toBase64;
+
+/** Unpadded base64url of `bytes` (RFC 4648 §5). */
+export function base64urlEncode(bytes: Uint8Array): string {
+  if (toBase64) return toBase64.call(bytes, { alphabet: "base64url", omitPadding: true });
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
 
 /** 256-bit random string, base64url (43 chars). */
 export function randomToken(bytes = 32): string {
-  return base64url.encode(crypto.getRandomValues(new Uint8Array(bytes)));
+  return base64urlEncode(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /** SHA-256 of a UTF-8 string, base64url. */
 export async function sha256(input: string): Promise<string> {
-  return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", te.encode(input))));
+  return base64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", te.encode(input))));
 }
 
 /** Constant-time string comparison (length leak only). */

@@ -8,6 +8,8 @@
 import { OAuthError } from "./errors.ts";
 import { errorPage, readForm, singleParams } from "./_http.ts";
 import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
+import { seal, unseal } from "./_seal.ts";
+import { covers, findApproval, rememberable, rememberApproval } from "./approvals.ts";
 import { redirectUriMatches } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
@@ -19,18 +21,44 @@ import { displayText } from "./_display.ts";
 import { publicClaims } from "./props.ts";
 
 const CONSENT_TTL_MS = 10 * 60 * 1000;
+/** Additional authenticated data of a sealed consent form (binds blobs to this purpose). */
+const CONSENT_AAD = "gatehouse consent v1";
+/** Largest `consent_id` accepted (a sealed {@link ConsentState}; ~1 KB in practice). */
+const MAX_SEALED = 16 * 1024;
 
-/** A validated authorization request waiting for the user's decision. */
-interface PendingConsent {
+/**
+ * A validated authorization request waiting for the user's decision. It is not stored: it
+ * travels AES-GCM sealed (key derived from the signing key) in the consent form's `consent_id`
+ * field, so showing the consent page writes nothing. Single use: the answer swaps a marker into
+ * `["consent", nonce]` (an idempotent write), and only the submission that found no marker
+ * goes on; every other one is refused. The user's `props` and `claims` are not in it: they come
+ * from `authenticate` on the submission itself and go straight into the grant.
+ */
+export interface ConsentState {
+  /** The client. */
   clientId: string;
+  /** Validated redirect URI. */
   redirectUri: string;
+  /** Whether the request carried `redirect_uri` (then /token must repeat it). */
   redirectUriSent: boolean;
+  /** Client's `state`. */
   state?: string;
+  /** PKCE S256 challenge. */
   codeChallenge: string;
+  /** Scopes requested (after defaulting). */
   scopes: string[];
+  /** Resource (canonical). */
   resource: string;
+  /** The user the page was shown to (re-checked on submit). */
   subject: string;
+  /** SHA-256 of the form's `csrf` field. */
   csrfHash: string;
+  /** Random id of this form: the key of its single-use marker. */
+  nonce: string;
+  /** Expiry, epoch ms. */
+  exp: number;
+  /** Scopes of a live remembered approval for the same user/client/resource (merged on approve). */
+  approved?: string[];
 }
 
 function redirectWith(
@@ -53,11 +81,6 @@ function redirectWith(
  */
 export function isSelfRegistered(client: ClientRecord): boolean {
   return client.source === "dcr" || client.source === "cimd";
-}
-
-function subjectOf(r: AuthenticateResult): string | Response | undefined {
-  const who = identityOf(r);
-  return who instanceof Response ? who : who?.subject;
 }
 
 interface Identity {
@@ -175,9 +198,9 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     scopes = defaults;
   }
 
-  let who: string | Response | undefined;
+  let identity: Identity | Response | undefined;
   try {
-    who = subjectOf(
+    identity = identityOf(
       await ctx.config.authenticate(req, {
         client,
         scopes,
@@ -191,12 +214,16 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     ctx.hookFailed("authenticate", e);
     return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
   }
-  if (who instanceof Response) return who;
-  if (!who) return fail("access_denied", "the user could not be signed in");
+  if (identity instanceof Response) return identity;
+  if (!identity) return fail("access_denied", "the user could not be signed in");
+  const who = identity.subject;
 
-  const consentId = randomToken();
-  const csrf = randomToken();
-  const pending: PendingConsent = {
+  const remember = ctx.config.consent !== undefined && ctx.config.consent !== "always" &&
+    rememberable(client);
+  const approval = remember
+    ? await findApproval(ctx.store, who, client.client_id, resource)
+    : undefined;
+  const pending: ConsentState = {
     clientId: client.client_id,
     redirectUri,
     redirectUriSent,
@@ -205,9 +232,17 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
     scopes,
     resource,
     subject: who,
-    csrfHash: await sha256(csrf),
+    csrfHash: "",
+    nonce: randomToken(),
+    exp: ctx.config.now() + CONSENT_TTL_MS,
+    approved: approval?.scopes,
   };
-  await ctx.store.put(["consent", consentId], pending, ctx.config.now() + CONSENT_TTL_MS);
+  // Remembered consent: same user, client and resource, no wider scope.
+  if (covers(approval, scopes)) return await grantAndRedirect(ctx, client, pending, identity);
+
+  const csrf = randomToken();
+  pending.csrfHash = await sha256(csrf);
+  const consentId = await seal(await ctx.keys.sealKey("consent"), pending, CONSENT_AAD);
   const warnings: string[] = [];
   if (
     client.source === "cimd" &&
@@ -261,27 +296,20 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   if (!consentId || !csrf || (decision !== "approve" && decision !== "deny")) {
     return errorPage(400, "Invalid consent submission", "The form is incomplete.");
   }
-  // Only ids we issued (randomToken) reach storage: no attacker-chosen keys, whatever their size.
-  if (!/^[A-Za-z0-9_-]{43}$/.test(consentId)) {
-    return errorPage(
+  const expired = () =>
+    errorPage(
       400,
       "Request expired",
       "This authorization request has expired or was already answered. Start again from the application.",
     );
-  }
-  // Single use: take the pending request, leave a tombstone.
-  const pending = await ctx.store.swap<PendingConsent, { used: true }>(
-    ["consent", consentId],
-    { used: true },
-    ctx.config.now() + CONSENT_TTL_MS,
+  // Only blobs we sealed are read: no storage access for anything else, whatever its size.
+  if (consentId.length > MAX_SEALED || !/^[A-Za-z0-9_-]+$/.test(consentId)) return expired();
+  const pending = await unseal<ConsentState>(
+    await ctx.keys.sealKey("consent"),
+    consentId,
+    CONSENT_AAD,
   );
-  if (!pending || (pending as unknown as { used?: boolean }).used) {
-    return errorPage(
-      400,
-      "Request expired",
-      "This authorization request has expired or was already answered. Start again from the application.",
-    );
-  }
+  if (!pending || !(pending.exp > ctx.config.now())) return expired();
   if (!timingSafeEqual(await sha256(csrf), pending.csrfHash)) {
     return errorPage(
       403,
@@ -314,6 +342,10 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       "You are not signed in as the user this request was made for.",
     );
   }
+  // Single use, approve or deny: exactly one submission finds no marker (atomic `swap` on the
+  // strong drivers). Re-writing the same marker is harmless, so losers change nothing.
+  const used = await ctx.store.swap(["consent", pending.nonce], { used: true }, pending.exp);
+  if (used !== undefined) return expired();
   const base = {
     subject: pending.subject,
     clientId: client.client_id,
@@ -328,6 +360,31 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       state: pending.state,
     });
   }
+  const res = await grantAndRedirect(ctx, client, pending, who);
+  const policy = ctx.config.consent;
+  if (policy !== undefined && policy !== "always" && rememberable(client)) {
+    await rememberApproval(
+      ctx.store,
+      {
+        subject: pending.subject,
+        clientId: client.client_id,
+        resource: pending.resource,
+        scopes: [...new Set([...(pending.approved ?? []), ...pending.scopes])],
+      },
+      ctx.config.now(),
+      policy.rememberFor,
+    );
+  }
+  return res;
+}
+
+/** Create the grant (with the user's claims and sealed props), issue its code, redirect back. */
+async function grantAndRedirect(
+  ctx: Ctx,
+  client: ClientRecord,
+  pending: ConsentState,
+  who: Identity,
+): Promise<Response> {
   const now = ctx.config.now();
   const grantExp = initialGrantExpiry(now, ctx.config);
   const claims = publicClaims(who.claims);
@@ -358,6 +415,13 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       ? { publicClient: { grantTypes: client.grant_types } }
       : {}),
   }, now + ctx.config.codeTtl * 1000);
-  ctx.emit({ type: "authorization.granted", ...base, grantId: grant.id });
+  ctx.emit({
+    type: "authorization.granted",
+    subject: pending.subject,
+    clientId: client.client_id,
+    scopes: pending.scopes,
+    resource: pending.resource,
+    grantId: grant.id,
+  });
   return redirectWith(ctx, pending.redirectUri, { code, state: pending.state });
 }

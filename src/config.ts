@@ -77,6 +77,9 @@ export interface IntrospectionClient {
   resource?: string | string[];
 }
 
+/** Consent policy: ask every time, or remember an approval for `rememberFor` seconds. */
+export type ConsentPolicy = "always" | { rememberFor: number };
+
 /** Revocation mode used by the same-process `auth.verify`. */
 export type RevocationMode = "strict" | "cached" | "stateless";
 
@@ -150,6 +153,14 @@ export interface AuthServerConfig {
   introspectionClients?: IntrospectionClient[];
   /** Audit hook. If it throws or rejects, the request is unaffected and the failure is reported as an `error` event (once) and on the console unless `quiet`. App hooks that throw (`authenticate`, `renderConsent`, `registration`) are reported here as `error` events naming the hook and endpoint. */
   onEvent?: (event: AuditEvent) => void | Promise<void>;
+  /**
+   * Consent policy. `"always"` (the default) shows the consent page on every authorization;
+   * `{ rememberFor: seconds }` remembers a user's approval of a client for a resource and scopes
+   * and skips the page for the same or fewer scopes until it expires or is revoked (admin
+   * `revokeApprovals`). Never remembered for a metadata-document client whose redirect URIs are
+   * all on loopback. See the README's "Remembered consent" section.
+   */
+  consent?: ConsentPolicy;
   /** Replace the consent page. */
   renderConsent?: (ctx: ConsentPageContext) => Response | Promise<Response>;
   /** `fetch` used to retrieve Client ID Metadata Documents (tests inject one). */
@@ -276,6 +287,12 @@ const schema = z.strictObject({
     }),
   )),
   onEvent: fn<AuthServerConfig["onEvent"]>(),
+  consent: z.optional(z.union([
+    z.literal("always"),
+    z.strictObject({
+      rememberFor: z.number().check(z.int(), z.minimum(60), z.maximum(400 * 86400)),
+    }),
+  ])),
   renderConsent: fn<AuthServerConfig["renderConsent"]>(),
   fetch: fn<typeof fetch>(),
   now: fn<() => number>(),

@@ -22,6 +22,8 @@ import { introspectEndpoint, revokeEndpoint } from "./introspect.ts";
 import { authorizationServerMetadata, prmPath, protectedResourceMetadata } from "./metadata.ts";
 import { revokeGrant } from "./grants.ts";
 import type { GrantRecord } from "./grants.ts";
+import { listApprovals, revokeApprovals } from "./approvals.ts";
+import type { ApprovalFilter, ApprovalRecord } from "./approvals.ts";
 import { createVerifier } from "./verifier.ts";
 import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
 import type { Ctx } from "./_context.ts";
@@ -51,6 +53,14 @@ export interface AdminApi {
   revokeGrant(grantId: string): Promise<boolean>;
   /** Revoke every active grant matching the filter; returns how many. */
   revokeGrants(filter: GrantFilter): Promise<number>;
+  /** A user's remembered consents (config `consent: { rememberFor }`), or everyone's. */
+  listApprovals(subject?: string): Promise<ApprovalRecord[]>;
+  /**
+   * Forget remembered consents matching the filter (the next authorization shows the consent
+   * page again); returns how many. Grants already issued are not touched: revoke them with
+   * {@link AdminApi.revokeGrants}.
+   */
+  revokeApprovals(filter: ApprovalFilter): Promise<number>;
 }
 
 /** Options for same-process {@link AuthServer.verify}. */
@@ -192,7 +202,10 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   }
   routes.set(cfg.basePath + "/jwks", {
     api: true,
-    methods: { GET: (ctx) => Promise.resolve(json(ctx.keys.jwks)) },
+    methods: {
+      // Never publish a key that cannot be used (keys are otherwise imported on first use).
+      GET: async (ctx) => (await ctx.keys.ready(), json(ctx.keys.jwks)),
+    },
   });
   routes.set(cfg.basePath + "/authorize", {
     api: false,
@@ -381,12 +394,15 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       for (const g of await grants({ clientId: id })) {
         await adminRevoke(g.id, "client revoked by admin");
       }
+      await revokeApprovals(store, { clientId: id });
       if (!c) return false;
       await store.delete(["client", id]);
       events.emit({ type: "client.revoked", clientId: id }, "admin.revokeClient");
       return true;
     },
     listGrants: grants,
+    listApprovals: (subject) => listApprovals(store, subject),
+    revokeApprovals: (filter) => revokeApprovals(store, filter),
     revokeGrant: (id) => adminRevoke(id, "revoked by admin"),
     async revokeGrants(filter) {
       let n = 0;

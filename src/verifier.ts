@@ -456,7 +456,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (header.kid !== undefined && typeof header.kid !== "string") {
       return new Failure(401, "invalid_token", "malformed kid");
     }
-    const found = await keys.lookup(header.kid, alg as JwtAlgorithm);
+    const known = keys.cached(header.kid, alg as JwtAlgorithm);
+    const found = known ? { status: "found" as const, key: known } : await keys.lookup(
+      header.kid,
+      alg as JwtAlgorithm,
+    );
     if (found.status === "unavailable") {
       return new Failure(503, "invalid_token", "verification keys are unavailable");
     }
@@ -549,7 +553,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     input: Request | string,
     required: readonly string[],
   ): Promise<VerifyResult> => {
-    const extracted = await extractToken(input);
+    // Fast path (a token string): no promise to wait for before the signature check.
+    const extracted = typeof input === "string"
+      ? (input === ""
+        ? undefined
+        : B64TOKEN.test(input)
+        ? input
+        : new Failure(401, "invalid_token", "malformed token"))
+      : await extractToken(input);
     if (extracted instanceof Failure) return fail(extracted, required);
     if (extracted === undefined) {
       return fail(new Failure(401, undefined, "no access token was provided"), required);
@@ -584,7 +595,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
         while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
       }
     }
-    const revoked = await checkRevocation(entry, at);
+    const revoked = revocation && revocation.mode !== "stateless"
+      ? await checkRevocation(entry, at)
+      : undefined;
     if (revoked) return fail(revoked, required);
     if (required.length > 0 && checkScopes(entry.verified.scopes, required).length > 0) {
       return fail(

@@ -81,6 +81,7 @@ export function parseMaxAgeMs(cacheControl: string | null): number | undefined {
 export class KeyStore {
   #opts: KeyStoreOptions;
   #local?: Promise<VerificationKey[]>;
+  #localKeys?: VerificationKey[];
   #remote?: VerificationKey[];
   #expiresAt = 0;
   #lastAttempt = -Infinity;
@@ -95,10 +96,20 @@ export class KeyStore {
     this.#cooldown = opts.cooldownMs ?? 30_000;
   }
 
+  /**
+   * The matching local (configured) key when the set is already imported, without waiting:
+   * the verify fast path. Undefined otherwise (then use {@link KeyStore.lookup}).
+   */
+  cached(kid: string | undefined, alg: JwtAlgorithm): VerificationKey | undefined {
+    return this.#localKeys ? findKey(this.#localKeys, kid, alg) : undefined;
+  }
+
   /** Finds the key for a token header's `kid` and `alg`. Never throws. */
   async lookup(kid: string | undefined, alg: JwtAlgorithm): Promise<KeyLookup> {
     if (this.#opts.jwks) {
-      this.#local ??= importSet(this.#opts.jwks, this.#opts.algorithms).catch(() => []);
+      this.#local ??= importSet(this.#opts.jwks, this.#opts.algorithms).catch(() => []).then(
+        (ks) => (this.#localKeys = ks),
+      );
       const key = findKey(await this.#local, kid, alg);
       if (key) return { status: "found", key };
     }

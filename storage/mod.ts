@@ -24,7 +24,8 @@
  * | `["code", sha256(code)]` | authorization code record, then its tombstone |
  * | `["grant", grantId]` | grant: subject, client, scopes, resources, state |
  * | `["refresh", sha256(token)]` | refresh token record, then its tombstone (successor sealed for retries) |
- * | `["consent", csrfId]` | pending consent request (short-lived) |
+ * | `["consent", nonce]` | single-use marker of an answered consent form (short-lived) |
+ * | `["approval", subject, clientId, resource]` | remembered consent (config `consent`) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
  * | `["upstream", …]` | `./identity`: pending upstream sign-ins, logins, refresh locks |

@@ -1,0 +1,95 @@
+/**
+ * Bench worker (internal): one Worker script, bundled by bench/_peers.ts and run in workerd by
+ * Miniflare, serving three authorization servers on one `OAUTH_KV` namespace, picked by host:
+ *
+ * - `cf.test`: `@cloudflare/workers-oauth-provider` (bench/workers/_cf.ts);
+ * - `kv.test`: Gatehouse on `workersKvStorage(env.OAUTH_KV)`;
+ * - `do.test`: Gatehouse on `durableObjectStorage(env.STORE)`;
+ * - `noop.test`: an empty 204, the `dispatchFetch` round-trip floor; `noop.test/kv` returns and
+ *   resets the count of storage calls: `OAUTH_KV` calls by method (both KV servers see a
+ *   counting wrapper of the binding) and Gatehouse's Durable Object storage calls as `do.<op>`
+ *   (one stub `fetch` each).
+ *
+ * @module
+ */
+import type { AuthServer } from "../../mod.ts";
+import { workersKvStorage } from "../../storage/workers_kv.ts";
+import type { KvNamespaceLike } from "../../storage/workers_kv.ts";
+import { durableObjectStorage, GatehouseStorageObject } from "../../storage/durable_object.ts";
+import type { DurableObjectNamespaceLike } from "../../storage/durable_object.ts";
+import { cfProvider } from "./_cf.ts";
+import { gatehouseServer, serve } from "./_gatehouse.ts";
+
+export { GatehouseStorageObject };
+
+interface Env {
+  OAUTH_KV: KvNamespaceLike;
+  STORE: DurableObjectNamespaceLike;
+  SIGNING_JWK: string;
+}
+
+const cf = cfProvider("cf.test");
+
+const kvCalls: Record<string, number> = {};
+let countedKv: KvNamespaceLike | undefined;
+function counting(kv: KvNamespaceLike): KvNamespaceLike {
+  countedKv ??= new Proxy(kv, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== "function") return v;
+      return (...args: unknown[]) => {
+        kvCalls[String(prop)] = (kvCalls[String(prop)] ?? 0) + 1;
+        return v.apply(target, args);
+      };
+    },
+  });
+  return countedKv;
+}
+
+/** Count Durable Object storage calls as `do.<op>` (one stub `fetch` each). */
+function countingDo(ns: DurableObjectNamespaceLike): DurableObjectNamespaceLike {
+  return {
+    idFromName: (name) => ns.idFromName(name),
+    get: (id) => {
+      const stub = ns.get(id);
+      return {
+        fetch: (input, init) => {
+          const k = `do.${JSON.parse(String(init?.body)).op}`;
+          kvCalls[k] = (kvCalls[k] ?? 0) + 1;
+          return stub.fetch(input, init);
+        },
+      };
+    },
+  };
+}
+
+const servers = new Map<string, AuthServer>();
+function gatehouse(host: string, env: Env): AuthServer {
+  let s = servers.get(host);
+  if (!s) {
+    s = gatehouseServer(
+      host,
+      host === "kv.test"
+        ? workersKvStorage(counting(env.OAUTH_KV), { prefix: "gatehouse:" })
+        : durableObjectStorage(countingDo(env.STORE), { name: "bench" }),
+      env.SIGNING_JWK,
+    );
+    servers.set(host, s);
+  }
+  return s;
+}
+
+export default {
+  // deno-lint-ignore no-explicit-any
+  fetch(req: Request, env: Env, ctx: any): Response | Promise<Response> {
+    const host = new URL(req.url).host;
+    if (host === "noop.test") {
+      if (new URL(req.url).pathname !== "/kv") return new Response(null, { status: 204 });
+      const res = Response.json(kvCalls);
+      for (const k of Object.keys(kvCalls)) delete kvCalls[k];
+      return res;
+    }
+    if (host === "cf.test") return cf.fetch(req, { ...env, OAUTH_KV: counting(env.OAUTH_KV) }, ctx);
+    return serve(gatehouse(host, env), req);
+  },
+};

@@ -1,0 +1,2 @@
+/** Cold-start baseline: an empty Worker answering 200. */
+export default { fetch: (): Response => new Response("{}") };
