@@ -91,7 +91,7 @@ export interface AuthServerConfig {
   resources: (string | ResourceConfig)[];
   /** All scopes the server knows (`scopes_supported`). Default: the union of the resources' scopes, or `["mcp:read", "mcp:write", "mcp:admin"]`. */
   scopes?: string[];
-  /** Scopes granted when a request names none. Default: the resource's first scope. */
+  /** Scopes granted when a request names none (those the resource allows). Default: all of the resource's scopes. */
   defaultScopes?: string[];
   /** Scope → scopes it includes (transitively), for `verify`. */
   scopeHierarchy?: Record<string, string[]>;
