@@ -144,6 +144,24 @@ test("keys rotate: --keys from a file; usage and key-set errors exit non-zero wi
   assert.ok(!bad.err.includes(gen.signingKeys[0].d), "no secret echoed");
 });
 
+test("keys rotate without --allow-env: one line naming the flag, exit 2, no stack", async () => {
+  const gen = JSON.parse((await run(["keys", "generate", "--json"])).out);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "src/cli/mod.ts", "keys", "rotate"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", GATEHOUSE_SIGNING_KEYS: JSON.stringify(gen.signingKeys) },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const err = new TextDecoder().decode(stderr).trim();
+  assert.equal(code, 2, err);
+  assert.equal(new TextDecoder().decode(stdout), "");
+  assert.match(err, /--allow-env=GATEHOUSE_SIGNING_KEYS/);
+  assert.equal(err.split("\n").length, 1, err);
+  assert.doesNotMatch(err, /NotCapable|\bat /);
+});
+
 test("`npm run keys -- generate` runs the CLI as a process", async () => {
   const { code, stdout } = await new Deno.Command("npm", {
     args: ["run", "--silent", "keys", "--", "generate", "--alg", "ES256", "--json"],

@@ -4,7 +4,8 @@
  * ```sh
  * deno run jsr:@gatehouse/oauth/cli keys generate            # EdDSA (Ed25519)
  * deno run jsr:@gatehouse/oauth/cli keys generate --alg ES256
- * GATEHOUSE_SIGNING_KEYS='[…]' deno run --allow-env jsr:@gatehouse/oauth/cli keys rotate
+ * GATEHOUSE_SIGNING_KEYS='[…]' deno run --allow-env=GATEHOUSE_SIGNING_KEYS jsr:@gatehouse/oauth/cli keys rotate
+ * deno run --allow-read jsr:@gatehouse/oauth/cli keys rotate --keys keys.json
  * npm run keys -- generate                                    # in this repository
  * ```
  *
@@ -135,7 +136,18 @@ export async function main(args: string[], io: CliIo = {}): Promise<number> {
   }
 
   // rotate
-  let source = typeof f.get("keys") === "string" ? f.get("keys") as string : env(SIGNING_KEYS_ENV);
+  let source = typeof f.get("keys") === "string" ? f.get("keys") as string : undefined;
+  if (source === undefined) {
+    try {
+      source = env(SIGNING_KEYS_ENV);
+    } catch {
+      // Deno without --allow-env: one line instead of an uncaught NotCapable and its stack.
+      error(
+        `keys rotate: no permission to read ${SIGNING_KEYS_ENV}; run deno with --allow-env=${SIGNING_KEYS_ENV}, or pass --keys <JSON array or file>`,
+      );
+      return 2;
+    }
+  }
   if (!source) {
     error(`keys rotate: give --keys <JSON array or file>, or set ${SIGNING_KEYS_ENV}`);
     return 2;
