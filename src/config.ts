@@ -194,12 +194,12 @@ const scopeToken = z.string().check(
 );
 const isFunction = (f: unknown) => typeof f === "function";
 const fn = <T>(message?: string) => z.optional(z.custom<T>(isFunction, message));
-const int = (min: number, max?: number) =>
-  z.optional(
-    max === undefined
-      ? z.number().check(z.int(), z.minimum(min))
-      : z.number().check(z.int(), z.minimum(min), z.maximum(max)),
-  );
+/** A whole number in [min, max]; the error says the range (not zod's bare "Invalid input"). */
+const int = (min: number, max = Infinity) => {
+  const error = `must be a whole number ${max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`}`;
+  const checks = [z.int({ error }), z.minimum(min, { error }), z.maximum(max, { error })];
+  return z.optional(z.number({ error }).check(...checks));
+};
 
 const B64_32 = /^[A-Za-z0-9_-]{43}$/;
 /** Structural check of a signing JWK (32-byte members), so a typo fails at start, not on first use. */

@@ -142,6 +142,20 @@ test("other fields: storage, registration, lifetimes, revocation, introspectionC
   rejects({ ...base, accessTokenTtl: 86401 }, "accessTokenTtl");
   rejects({ ...base, refreshTokenTtl: 10 }, "refreshTokenTtl");
   rejects({ ...base, codeTtl: 601 }, "codeTtl");
+  rejects({ ...base, refreshReuseWindow: 301 }, "refreshReuseWindow");
+  // The message says the allowed range (not zod's bare "Invalid input").
+  assert.throws(
+    () => createAuthServer({ ...base, refreshReuseWindow: 301 }),
+    /"refreshReuseWindow": must be a whole number from 0 to 300/,
+  );
+  assert.throws(
+    () => createAuthServer({ ...base, accessTokenTtl: "900" as never }),
+    /"accessTokenTtl": must be a whole number from 1 to 86400/,
+  );
+  assert.throws(
+    () => createAuthServer({ ...base, refreshTokenTtl: 10 }),
+    /"refreshTokenTtl": must be a whole number ≥ 60/,
+  );
   rejects({ ...base, revocation: { mode: "eventual" } }, "revocation");
   rejects(
     { ...base, introspectionClients: [{ clientId: "rs", clientSecret: "short" }] },
