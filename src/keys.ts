@@ -109,7 +109,7 @@ export async function loadKeys(
     keys = [await generateSigningKey()];
     warn(
       "[gatehouse] WARNING: no signing key configured; using an EPHEMERAL key. Tokens die with this process. " +
-        "Set `keys` (see generateSigningKey) for anything but local development.",
+        "Set `keys` (`keys generate` from @gatehouse/oauth/cli prints GATEHOUSE_SIGNING_KEYS) for anything but local development.",
     );
   }
   const active = keys[0];
