@@ -61,6 +61,15 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
   // §2.2: unknown, invalid or foreign tokens still get 200.
   if (found?.grant && !found.grant.revokedAt && clientOf(found) === client.client_id) {
     await ctx.revoke(found.grant.id, found.kind, "token.revoked");
+  } else if (!found && token.length <= 8192 && !JWT_SHAPE.test(token)) {
+    // A refresh token its client already rotated (e.g. a sign-out with the token held before
+    // a refresh whose response was lost): the holder wants the grant ended, so end it. This
+    // gives nobody a new power: the same token at /token after the reuse window revokes too.
+    const rec = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", await sha256(token)]);
+    if (rec && isTombstone(rec) && rec.clientId === client.client_id) {
+      const grant = await ctx.store.get<GrantRecord>(["grant", rec.grantId]);
+      if (grant && !grant.revokedAt) await ctx.revoke(grant.id, "refresh_token", "token.revoked");
+    }
   }
   return new Response(null, { status: 200, headers: { "cache-control": "no-store", ...CORS } });
 }

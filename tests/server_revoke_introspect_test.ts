@@ -71,6 +71,25 @@ test("revoke a refresh token (with token_type_hint) → grant revoked", async ()
   assert.equal((await s.auth.verify(t.access_token)).ok, false);
 });
 
+test("revoke a refresh token that was already rotated → the grant (and its successor) revoked", async () => {
+  const s = await testServer();
+  const t = await tokensFor(s);
+  const next = await (await refreshWith(s, t.refresh_token, t.client_id)).json();
+  assert.ok(next.refresh_token);
+  // Another client presenting the rotated token changes nothing.
+  const other = await register(s);
+  const foreign = await s.form("/revoke", { token: t.refresh_token, client_id: other.client_id });
+  assert.equal(foreign.status, 200);
+  assert.equal(await grantRevoked(s, t.client_id), false);
+  // Its own client signing out with the old token ends the grant.
+  const res = await s.form("/revoke", { token: t.refresh_token, client_id: t.client_id });
+  assert.equal(res.status, 200);
+  assert.equal(await grantRevoked(s, t.client_id), true);
+  assert.equal((await s.auth.verify(next.access_token)).ok, false);
+  await expectError(await refreshWith(s, next.refresh_token, t.client_id), 400, "invalid_grant");
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 1);
+});
+
 test("unknown / garbage token → 200 and nothing revoked", async () => {
   const s = await testServer();
   const t = await tokensFor(s);
