@@ -21,9 +21,13 @@ const auth = createAuthServer({
   keys: Deno.env.has("GATEHOUSE_SIGNING_KEYS")
     ? JSON.parse(Deno.env.get("GATEHOUSE_SIGNING_KEYS")!)
     : undefined,
-  // Replace with your own sign-in: return the user id, or a Response (login page / redirect).
+  // PLACEHOLDER sign-in that trusts a request header: replace it with your own before this is
+  // reachable by anyone else (return the user id, or a Response: a login page or redirect).
   authenticate: (req) =>
     req.headers.get("x-demo-user") ?? new Response("sign in first", { status: 401 }),
 });
 
-Deno.serve({ port: 8787 }, (req) => auth.handle(req));
+// Loopback only on your machine (the placeholder sign-in above trusts a header); Deno Deploy sets
+// DENO_DEPLOYMENT_ID and chooses the address itself.
+const hostname = Deno.env.has("DENO_DEPLOYMENT_ID") ? undefined : "127.0.0.1";
+Deno.serve({ port: 8787, hostname }, (req) => auth.handle(req));
