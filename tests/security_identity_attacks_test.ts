@@ -1,0 +1,159 @@
+/**
+ * Attacks on the upstream-identity and grant-props features (issue 9) and on the retry-safe
+ * refresh rotation (issue 7 item 5 / issue 8 item 8), each found by a review and kept as a
+ * regression test: parallel password guessing past the loginForm lockout, a malformed
+ * `return_to`, and grant props written back after their grant was revoked.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { base64url, decodeJwt } from "jose";
+import { memoryStorage } from "../mod.ts";
+import { loginForm } from "../src/identity/mod.ts";
+import type { LoginFormOptions } from "../src/identity/mod.ts";
+import {
+  authorizeQuery,
+  pkce,
+  REDIRECT,
+  refreshWith,
+  register,
+  RESOURCE,
+  testServer,
+  tokensFor,
+} from "./support/flow.ts";
+import type { TestServer } from "./support/flow.ts";
+
+const encryptionKeys = () => [{
+  kid: "t",
+  key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))),
+}];
+
+/** A server with loginForm, and one rendered sign-in form (its hidden fields + CSRF cookie). */
+async function loginServer(verify: LoginFormOptions["verify"], maxFailures = 3) {
+  const s = await testServer({
+    authenticate: loginForm({ verify, maxFailures }),
+    encryptionKeys: encryptionKeys(),
+  });
+  const client = await register(s);
+  const { challenge } = await pkce();
+  const page = await s.call(authorizeQuery({
+    response_type: "code",
+    client_id: client.client_id,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    resource: RESOURCE,
+    state: "st",
+  }));
+  assert.equal(page.status, 200);
+  const setCookie = page.headers.get("set-cookie") ?? "";
+  assert.match(setCookie, /; Secure/, "an https issuer's cookies are Secure");
+  const cookie = /gatehouse_login_csrf=([^;]+)/.exec(setCookie)![1];
+  const fields: Record<string, string> = {};
+  for (const m of (await page.text()).matchAll(/name="(csrf|return_to)" value="([^"]*)"/g)) {
+    fields[m[1]] = m[2].replaceAll("&amp;", "&");
+  }
+  const submit = (extra: Record<string, string>) =>
+    s.form("/login", { ...fields, ...extra }, { cookie: `gatehouse_login_csrf=${cookie}` });
+  return { s, fields, submit };
+}
+
+test("loginForm: 20 parallel wrong passwords get at most maxFailures checks (lockout not raced past)", async () => {
+  const N = 20;
+  const MAX = 3;
+  let checks = 0;
+  let settled = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  // Every request that reached verify waits until each of the N has either reached verify
+  // or been answered: so all N overlap, without any timing.
+  const maybeRelease = () => {
+    if (checks + settled >= N) release();
+  };
+  const { submit } = await loginServer(async () => {
+    checks++;
+    maybeRelease();
+    await gate;
+    return null;
+  }, MAX);
+  const statuses = await Promise.all(
+    Array.from({ length: N }, async (_, i) => {
+      const res = await submit({ username: "alice", password: `guess-${i}` });
+      await res.body?.cancel();
+      settled++;
+      maybeRelease();
+      return res.status;
+    }),
+  );
+  assert.ok(checks <= MAX, `verify ran ${checks} times for ${N} parallel guesses (max ${MAX})`);
+  assert.equal(statuses.filter((x) => x === 401).length, checks);
+  assert.equal(statuses.filter((x) => x === 429).length, N - checks);
+});
+
+test("loginForm: a right password after the wrong ones still resets the counter (no lockout leak)", async () => {
+  const { submit } = await loginServer((f) => f.password === "right" ? "user-alice" : null, 3);
+  for (let i = 0; i < 2; i++) {
+    const r = await submit({ username: "alice", password: "wrong" });
+    assert.equal(r.status, 401);
+    await r.body?.cancel();
+  }
+  const ok = await submit({ username: "alice", password: "right" });
+  assert.equal(ok.status, 303);
+  for (let i = 0; i < 3; i++) {
+    const r = await submit({ username: "alice", password: "wrong" });
+    assert.equal(r.status, 401, "the success cleared the earlier failures");
+    await r.body?.cancel();
+  }
+  const locked = await submit({ username: "alice", password: "right" });
+  assert.equal(locked.status, 429);
+  await locked.body?.cancel();
+});
+
+test("loginForm: a return_to with CR/LF or a non-authorize target → 400 page, never a 500 or a redirect elsewhere", async () => {
+  const { submit, fields } = await loginServer(() => "user-alice");
+  for (
+    const returnTo of [
+      fields.return_to + "\r\nset-cookie: x=1",
+      fields.return_to + "\n",
+      "/authorize?x=\u0000",
+      "//evil.example/authorize?x",
+      "/authorize/../evil?x",
+    ]
+  ) {
+    const res = await submit({ username: "alice", password: "p", return_to: returnTo });
+    assert.equal(res.status, 400, JSON.stringify(returnTo));
+    assert.equal(res.headers.get("location"), null);
+    await res.body?.cancel();
+  }
+});
+
+async function propsServer(hook?: (s: TestServer, grantId: string) => Promise<void>) {
+  const storage = memoryStorage();
+  const ref: { s?: TestServer } = {};
+  const s = ref.s = await testServer({
+    storage,
+    encryptionKeys: encryptionKeys(),
+    authenticate: () => ({ subject: "alice", props: { upstreamToken: "secret-up" } }),
+    refreshProps: async ({ grant, props }) => {
+      await hook?.(ref.s!, grant.id);
+      return { ...props, n: 2 };
+    },
+  });
+  return { s, storage };
+}
+
+test("props: a revocation that lands while refreshProps runs is not undone (props stay deleted)", async () => {
+  const { s, storage } = await propsServer(async (s, gid) => {
+    assert.ok(await s.auth.admin.revokeGrant(gid), "revoked while the refresh is finishing");
+  });
+  const t = await tokensFor(s);
+  const gid = decodeJwt(t.access_token).gid as string;
+  const r = await refreshWith(s, t.refresh_token, t.client_id);
+  await r.body?.cancel();
+  assert.equal(
+    await storage.get(["props", gid]),
+    undefined,
+    "the revoked grant's props (its upstream tokens) are not written back",
+  );
+  const v = await s.auth.verify(t.access_token);
+  assert.equal(v.ok, false);
+});
