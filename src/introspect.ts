@@ -61,6 +61,13 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
   // §2.2: unknown, invalid or foreign tokens still get 200.
   if (found?.grant && !found.grant.revokedAt && clientOf(found) === client.client_id) {
     await ctx.revoke(found.grant.id, found.kind, "token.revoked");
+  } else if (!found && !JWT_SHAPE.test(token) && token.length <= 8192) {
+    // A refresh token already rotated still opens its successor inside the reuse window
+    // (src/token_refresh.ts): revoking it must end the grant, or it keeps giving tokens.
+    const t = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", await sha256(token)]);
+    if (isTombstone(t) && t.sealed && t.clientId === client.client_id) {
+      await ctx.revoke(t.grantId, "refresh_token", "token.revoked");
+    }
   }
   return new Response(null, { status: 200, headers: { "cache-control": "no-store", ...CORS } });
 }

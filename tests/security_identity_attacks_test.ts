@@ -157,3 +157,47 @@ test("props: a revocation that lands while refreshProps runs is not undone (prop
   const v = await s.auth.verify(t.access_token);
   assert.equal(v.ok, false);
 });
+
+test("refresh retry: the rotated token revoked at /revoke (RFC 7009) yields nothing afterwards, not the sealed successor", async () => {
+  const s = await testServer();
+  const t = await tokensFor(s);
+  const first = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(first.status, 200);
+  const successor = await first.json();
+  // The client lost that response and signs out with the token it still holds.
+  const rv = await s.form("/revoke", { token: t.refresh_token, client_id: t.client_id });
+  assert.equal(rv.status, 200);
+  await rv.body?.cancel();
+  const retry = await refreshWith(s, t.refresh_token, t.client_id);
+  const text = await retry.text();
+  assert.equal(retry.status, 400, `a revoked token still refreshed: ${text}`);
+  assert.equal(JSON.parse(text).error, "invalid_grant");
+  const next = await refreshWith(s, successor.refresh_token, t.client_id);
+  assert.equal(next.status, 400, "the successor it would have opened is dead too");
+  await next.body?.cancel();
+  assert.equal((await s.auth.verify(successor.access_token)).ok, false);
+});
+
+test("refresh retry: a revoked grant gives nothing through the sealed successor, whoever retries", async () => {
+  const s = await testServer();
+  const t = await tokensFor(s);
+  const first = await refreshWith(s, t.refresh_token, t.client_id);
+  const successor = await first.json();
+  const gid = decodeJwt(t.access_token).gid as string;
+  assert.ok(await s.auth.admin.revokeGrant(gid));
+  for (const scope of [undefined, "mcp:read"]) {
+    const retry = await s.form("/token", {
+      grant_type: "refresh_token",
+      refresh_token: t.refresh_token,
+      client_id: t.client_id,
+      ...(scope ? { scope } : {}),
+    });
+    assert.equal(retry.status, 400);
+    assert.equal((await retry.json()).error, "invalid_grant");
+  }
+  assert.equal((await s.auth.verify(successor.access_token)).ok, false);
+  const other = await register(s);
+  const stolen = await refreshWith(s, t.refresh_token, other.client_id);
+  assert.equal(stolen.status, 400);
+  await stolen.body?.cancel();
+});
