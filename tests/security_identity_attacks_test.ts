@@ -6,9 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { base64url, decodeJwt } from "jose";
-import { memoryStorage } from "../mod.ts";
-import { loginForm } from "../src/identity/mod.ts";
+import { base64url, decodeJwt, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { createAuthServer, generateSigningKey, memoryStorage } from "../mod.ts";
+import { loginForm, oidc } from "../src/identity/mod.ts";
 import type { LoginFormOptions } from "../src/identity/mod.ts";
 import {
   authorizeQuery,
@@ -21,6 +21,13 @@ import {
   tokensFor,
 } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
+import { Browser } from "./support/browser.ts";
+import { CLIENT_REDIRECT } from "./support/mcp_client.ts";
+import {
+  failureTarget,
+  signInThroughUpstream,
+  startUpstreamOidc,
+} from "./support/upstream_oidc.ts";
 
 const encryptionKeys = () => [{
   kid: "t",
@@ -200,4 +207,129 @@ test("refresh retry: a revoked grant gives nothing through the sealed successor,
   const stolen = await refreshWith(s, t.refresh_token, other.client_id);
   assert.equal(stolen.status, 400);
   await stolen.body?.cancel();
+});
+
+/**
+ * Gatehouse with oidc() against oidc-provider; `forge` rewrites the ID token its token endpoint
+ * returns (same `sub`, so the userinfo `sub` check cannot catch it; an extra `groups` claim an
+ * app would map to roles). Returns where the browser ended and the profiles the app was given.
+ */
+async function forgedIdTokenSignIn(
+  forge: (
+    claims: Record<string, unknown>,
+    kid: string,
+    secret: string,
+    original: string,
+  ) => Promise<string>,
+) {
+  let handler: (req: Request) => Response | Promise<Response> = () => new Response(null);
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    (r) => handler(r),
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  const upstream = await startUpstreamOidc([origin + "/callback/oidc"]);
+  const profiles: Record<string, unknown>[] = [];
+  const up = oidc({
+    issuer: upstream.issuer,
+    clientId: upstream.clientId,
+    clientSecret: upstream.clientSecret,
+    props: (identity) => {
+      profiles.push(identity.profile);
+      return {};
+    },
+    // On the wire between Gatehouse and the provider's token endpoint (OIDC Core §3.1.3.7
+    // lets a client rely on the provider's TLS instead of the signature; a TLS-terminating
+    // proxy, a stand-in issuer or a misrouted `fetch` breaks that).
+    fetch: async (input, init) => {
+      const res = await fetch(input, init);
+      const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+      if (!url.endsWith("/token") || res.status !== 200) return res;
+      const body = await res.json();
+      const claims = { ...decodeJwt(body.id_token), groups: ["admin"] };
+      body.id_token = await forge(
+        claims,
+        upstream.signingKey.kid!,
+        upstream.clientSecret,
+        body.id_token,
+      );
+      return Response.json(body);
+    },
+  });
+  const auth = createAuthServer({
+    issuer: origin,
+    resources: [origin + "/mcp"],
+    authenticate: up,
+    storage: memoryStorage(),
+    encryptionKeys: encryptionKeys(),
+    keys: [await generateSigningKey()],
+    quiet: true,
+  });
+  handler = (req) => auth.handle(req);
+  const reg = await auth.handle(
+    new Request(origin + "/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        redirect_uris: [CLIENT_REDIRECT],
+        token_endpoint_auth_method: "none",
+      }),
+    }),
+  );
+  const { client_id } = await reg.json();
+  const { challenge } = await pkce();
+  const start = `${origin}/authorize?${new URLSearchParams({
+    response_type: "code",
+    client_id,
+    redirect_uri: CLIENT_REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "s",
+    resource: origin + "/mcp",
+  })}`;
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    const r = await signInThroughUpstream(new Browser(), start, {
+      issuer: upstream.issuer,
+      clientRedirect: CLIENT_REDIRECT,
+    });
+    return { r, errors, profiles };
+  } finally {
+    console.error = orig;
+    await server.shutdown();
+    await upstream.close();
+  }
+}
+
+test("upstream OIDC: a forged ID token (another key under the provider's kid, alg none, HS256 with the client secret) → refused, no code", async () => {
+  const { privateKey } = await generateKeyPair("RS256");
+  const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
+  const forgeries = {
+    "another key": (c: Record<string, unknown>, kid: string) =>
+      new SignJWT(c).setProtectedHeader({ alg: "RS256", kid }).sign(privateKey),
+    "alg none": (c: Record<string, unknown>) =>
+      Promise.resolve(`${enc({ alg: "none" })}.${enc(c)}.`),
+    "HS256 with the client secret": (c: Record<string, unknown>, _k: string, secret: string) =>
+      new SignJWT(c).setProtectedHeader({ alg: "HS256" }).sign(new TextEncoder().encode(secret)),
+  };
+  for (const [what, forge] of Object.entries(forgeries)) {
+    const { r, errors, profiles } = await forgedIdTokenSignIn(forge);
+    assert.deepEqual(profiles, [], `${what}: the app was handed ${JSON.stringify(profiles)}`);
+    assert.equal(r.res?.status, 403, `${what}: ended at ${r.url.href}`);
+    const url = await failureTarget(r);
+    assert.equal(url.searchParams.get("error"), "access_denied");
+    assert.equal(url.searchParams.get("code"), null);
+    assert.ok(errors.some((e) => /sign-in failed/.test(e)), what);
+  }
+});
+
+test("upstream OIDC: the provider's own ID token still signs in (its signature checks out)", async () => {
+  const { r, profiles } = await forgedIdTokenSignIn((_c, _k, _s, original) =>
+    Promise.resolve(original)
+  );
+  assert.ok(r.url.searchParams.get("code"), `ended at ${r.url.href}`);
+  assert.equal(profiles.length, 1);
+  assert.equal(profiles[0].groups, undefined);
 });
