@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { base64url, decodeJwt, exportJWK, generateKeyPair, SignJWT } from "jose";
+import { base64url, decodeJwt, generateKeyPair, SignJWT } from "jose";
 import { createAuthServer, generateSigningKey, memoryStorage } from "../mod.ts";
 import { loginForm, oidc } from "../src/identity/mod.ts";
 import type { LoginFormOptions } from "../src/identity/mod.ts";
