@@ -333,3 +333,20 @@ test("upstream OIDC: the provider's own ID token still signs in (its signature c
   assert.equal(profiles.length, 1);
   assert.equal(profiles[0].groups, undefined);
 });
+
+test("loginForm: a tampered session cookie, or another sealed value (the form's CSRF token) as one, signs no one in", async () => {
+  const { s, fields, submit } = await loginServer(() => "user-alice");
+  const ok = await submit({ username: "alice", password: "p" });
+  assert.equal(ok.status, 303);
+  const session = /gatehouse_session=([^;]+)/.exec(ok.headers.get("set-cookie") ?? "")![1];
+  const flip = (v: string) => v.slice(0, -2) + (v.at(-2) === "A" ? "B" : "A") + v.at(-1);
+  const authorize = new URL(fields.return_to, "https://as.example.com").pathname +
+    new URL(fields.return_to, "https://as.example.com").search;
+  for (const cookie of [session, flip(session), fields.csrf]) {
+    const res = await s.call(authorize, { headers: { cookie: `gatehouse_session=${cookie}` } });
+    const html = await res.text();
+    const signedIn = html.includes('name="decision"');
+    assert.equal(signedIn, cookie === session, `cookie ${cookie.slice(0, 12)}…`);
+    if (!signedIn) assert.match(html, /name="password"/);
+  }
+});
