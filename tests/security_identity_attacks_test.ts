@@ -350,3 +350,25 @@ test("loginForm: a tampered session cookie, or another sealed value (the form's 
     if (!signedIn) assert.match(html, /name="password"/);
   }
 });
+
+test("loginForm: Unicode look-alike spellings of a user name (NFKC: fullwidth forms) share one failure count", async () => {
+  // An app that compares user names NFKC-normalised and case-folded (common for e-mail-like ids).
+  const { submit } = await loginServer(
+    (f) =>
+      f.username.normalize("NFKC").trim().toLowerCase() === "alice" && f.password === "right"
+        ? "user-alice"
+        : null,
+    3,
+  );
+  const spellings = ["alice", "ａｌｉｃｅ", "ＡＬＩＣＥ", "Ａlice", " Alice "];
+  const statuses: number[] = [];
+  for (const username of spellings) {
+    const r = await submit({ username, password: "wrong" });
+    statuses.push(r.status);
+    await r.body?.cancel();
+  }
+  assert.deepEqual(statuses, [401, 401, 401, 429, 429]);
+  const locked = await submit({ username: "ａlice", password: "right" });
+  assert.equal(locked.status, 429);
+  await locked.body?.cancel();
+});

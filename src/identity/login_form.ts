@@ -207,7 +207,8 @@ ${inputs}
     if (!nonce || !token || token.nonce !== nonce || token.exp < hs.now()) {
       return page(403, returnTo, values, "This form has expired. Please sign in again.");
     }
-    const user = (values[fields[0].name] ?? "").trim().toLowerCase();
+    // One count per user however it is spelled (fullwidth and other compatibility forms, case).
+    const user = (values[fields[0].name] ?? "").normalize("NFKC").trim().toLowerCase();
     const ip = options.clientIp?.(req) ?? "";
     const key = ["limits", "login", await sha256(`${ip}\n${user}`)];
     // Count the attempt before checking it, atomically: parallel guesses cannot all read the
