@@ -372,3 +372,17 @@ test("loginForm: Unicode look-alike spellings of a user name (NFKC: fullwidth fo
   assert.equal(locked.status, 429);
   await locked.body?.cancel();
 });
+
+test("refresh retry: refreshReuseWindow 0 means no retry even in the same millisecond (reuse revokes)", async () => {
+  const at = Date.now();
+  const s = await testServer({ refreshReuseWindow: 0, now: () => at });
+  const t = await tokensFor(s);
+  const first = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(first.status, 200);
+  const successor = await first.json();
+  const again = await refreshWith(s, t.refresh_token, t.client_id);
+  const text = await again.text();
+  assert.equal(again.status, 400, `reuse with the window off got tokens: ${text}`);
+  assert.ok(s.events.some((e) => e.type === "refresh.reuse_detected"));
+  assert.equal((await s.auth.verify(successor.access_token)).ok, false, "the grant is revoked");
+});
