@@ -19,6 +19,15 @@ export interface PluginStore {
   swap<T, U>(key: readonly string[], data: U, exp: number | null): Promise<T | undefined>;
   /** Delete `key`. */
   delete(key: readonly string[]): Promise<void>;
+  /**
+   * Read-modify-write with compare-and-swap (atomic on strong drivers): `change` gets the live
+   * value and returns what to write with its expiry (epoch ms or null), or undefined to write
+   * nothing. Resolves to what was written, or undefined.
+   */
+  update<T>(
+    key: readonly string[],
+    change: (current: T | undefined) => { data: T; exp: number | null } | undefined,
+  ): Promise<{ data: T; exp: number | null } | undefined>;
 }
 
 /** What the server hands a plugin when it attaches. */

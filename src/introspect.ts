@@ -65,6 +65,8 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
     // A refresh token its client already rotated (e.g. a sign-out with the token held before
     // a refresh whose response was lost): the holder wants the grant ended, so end it. This
     // gives nobody a new power: the same token at /token after the reuse window revokes too.
+    // It also matters for safety: inside the reuse window a rotated token still opens its
+    // successor (src/token_refresh.ts), so revoking it must end the grant.
     const rec = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", await sha256(token)]);
     if (rec && isTombstone(rec) && rec.clientId === client.client_id) {
       const grant = await ctx.store.get<GrantRecord>(["grant", rec.grantId]);

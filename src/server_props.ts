@@ -56,6 +56,14 @@ export function propsSupport(
     },
   };
 
+  /** After a props write: delete them again when the grant is (now) revoked or gone. */
+  const dropIfRevoked = async (grantId: string): Promise<boolean> => {
+    const g = await store.get<GrantRecord>(["grant", grantId]);
+    if (g && !g.revokedAt) return false;
+    await props.delete(grantId);
+    return true;
+  };
+
   return {
     props,
     async refreshed(grant) {
@@ -75,6 +83,8 @@ export function propsSupport(
         const needed = now + (cfg.refreshTokenTtl + cfg.accessTokenTtl) * 1000;
         if (next && (next !== current?.props || (current.exp ?? Infinity) < needed)) {
           await props.write(grant.id, next, now + 2 * cfg.refreshTokenTtl * 1000);
+          // A revocation that landed meanwhile (it deletes the props) must win.
+          await dropIfRevoked(grant.id);
         }
       } catch (e) {
         console.error(`[gatehouse] props not updated on refresh: ${(e as Error)?.name ?? "Error"}`);
@@ -120,12 +130,7 @@ export function propsSupport(
           const exp = (await props.load(id))?.exp ?? g.expiresAt ?? null;
           await props.write(id, p, exp);
           // A revocation that raced this write must win: drop what was just written.
-          const again = await store.get<GrantRecord>(["grant", id]);
-          if (!again || again.revokedAt) {
-            await props.delete(id);
-            return false;
-          }
-          return true;
+          return !(await dropIfRevoked(id));
         },
         revokeGrant: async (id, reason) => {
           await revoke(id, reason);

@@ -128,7 +128,8 @@ async function retryOrReuse(
 ): Promise<Record<string, unknown>> {
   const now = ctx.config.now();
   const t = tombstone;
-  const inWindow = t.rotatedAt !== undefined &&
+  // A window of 0 is off, even for a reuse within the same millisecond.
+  const inWindow = t.rotatedAt !== undefined && ctx.config.refreshReuseWindow > 0 &&
     now - t.rotatedAt <= ctx.config.refreshReuseWindow * 1000;
   if (t.sealed && inWindow && t.clientId === client.client_id) {
     const successor = await openSuccessor(presented.token, presented.id, t.sealed);

@@ -192,7 +192,9 @@ ${inputs}
       return hs.errorPage(400, "Invalid sign-in form", "The form could not be read.");
     }
     const returnTo = form.get("return_to") ?? "";
-    if (!returnTo.startsWith(basePath(hs) + "/authorize?")) {
+    // Our own /authorize URL, as the form carried it: printable ASCII only (a CR/LF would
+    // break the Location header; a backslash is a path separator to browsers).
+    if (!returnTo.startsWith(basePath(hs) + "/authorize?") || !/^[!-\[\]-~]+$/.test(returnTo)) {
       return hs.errorPage(400, "Invalid sign-in form", "Start again from the application.");
     }
     const nonce = cookie(req, CSRF_COOKIE);
@@ -205,11 +207,20 @@ ${inputs}
     if (!nonce || !token || token.nonce !== nonce || token.exp < hs.now()) {
       return page(403, returnTo, values, "This form has expired. Please sign in again.");
     }
-    const user = (values[fields[0].name] ?? "").trim().toLowerCase();
+    // One count per user however it is spelled (fullwidth and other compatibility forms, case).
+    const user = (values[fields[0].name] ?? "").normalize("NFKC").trim().toLowerCase();
     const ip = options.clientIp?.(req) ?? "";
     const key = ["limits", "login", await sha256(`${ip}\n${user}`)];
-    const failures = (await hs.store.get<{ n: number }>(key))?.n ?? 0;
-    if (failures >= maxFailures) {
+    // Count the attempt before checking it, atomically: parallel guesses cannot all read the
+    // same count and each get a check (a success clears the count below).
+    const counted = await hs.store.update<{ n: number }>(
+      key,
+      (c) =>
+        (c?.n ?? 0) >= maxFailures
+          ? undefined
+          : { data: { n: (c?.n ?? 0) + 1 }, exp: hs.now() + lockout * 1000 },
+    );
+    if (!counted) {
       return page(429, returnTo, values, "Too many attempts. Please wait a while and try again.", {
         "retry-after": String(lockout),
       });
@@ -219,6 +230,11 @@ ${inputs}
       who = await options.verify(values, req);
     } catch (e) {
       console.error(`[gatehouse] loginForm verify hook failed: ${errorCode(e)}`);
+      // Not the user's failure: give the attempt back.
+      await hs.store.update<{ n: number }>(
+        key,
+        (c) => c && c.n > 0 ? { data: { n: c.n - 1 }, exp: hs.now() + lockout * 1000 } : undefined,
+      ).catch(() => {});
       return page(503, returnTo, values, "Sign-in is unavailable right now. Please try later.");
     }
     const identity = typeof who === "string" && who
@@ -226,11 +242,8 @@ ${inputs}
       : who && typeof who === "object" && typeof who.subject === "string" && who.subject
       ? who
       : undefined;
-    if (!identity) {
-      await hs.store.put(key, { n: failures + 1 }, hs.now() + lockout * 1000);
-      return page(401, returnTo, values, GENERIC);
-    }
-    if (failures) await hs.store.delete(key);
+    if (!identity) return page(401, returnTo, values, GENERIC);
+    await hs.store.delete(key);
     const s: Session = { ...identity, exp: hs.now() + sessionTtl * 1000 };
     const sealed = await hs.sealer.seal(s, "gatehouse/session");
     const headers = new Headers({ location: returnTo, "cache-control": "no-store" });

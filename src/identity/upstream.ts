@@ -243,6 +243,10 @@ export function createUpstream(def: UpstreamDefinition, options: UpstreamOptions
         expectedNonce: secrets.nonce ?? oauth.expectNoNonce,
         requireIdToken: def.oidc,
       });
+      // The ID token's signature too, against the provider's JWKS (asymmetric algorithms only):
+      // not only the token endpoint's TLS (OIDC Core §3.1.3.7), which a proxy or a wrong
+      // `fetch` can break — its claims reach the app's subject/props/claims hooks.
+      if (def.oidc) await oauth.validateApplicationLevelSignature(as, res, httpOptions);
       identity = await def.identify(as, client, response, doFetch);
     } catch (e) {
       if (e instanceof oauth.AuthorizationResponseError && e.error === "access_denied") {
