@@ -12,8 +12,11 @@ export interface RequestContext {
   missing(granted: readonly string[], required: readonly string[]): string[];
   /** Scopes a tool asked for during the request (turned into a 403 step-up challenge). */
   stepUp: Set<string>;
-  /** Tool calls already counted against the rate limits at the HTTP layer. */
-  counted: Set<string>;
+  /**
+   * Tool calls already counted against the rate limits at the HTTP layer: tool name → calls
+   * counted and not yet run (each call in a JSON-RPC batch is counted once).
+   */
+  counted: Map<string, number>;
 }
 
 /** AuthInfo → its request context. */

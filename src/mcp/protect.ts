@@ -244,12 +244,12 @@ export function protectMcp(
     if (!result.ok) return result.response;
     const verified = result.claims;
     const authInfo = toAuthInfo(verified);
-    const ctx: RequestContext = { missing, stepUp: new Set(), counted: new Set() };
+    const ctx: RequestContext = { missing, stepUp: new Set(), counted: new Map() };
     contexts.set(authInfo, ctx);
 
     if (gate) {
+      // Every call counts, batched or not; the tools then use these slots instead of new ones.
       for (const [id, name] of calls) {
-        if (ctx.counted.has(name)) continue;
         const decision = await gate.checkLimits(authInfo, name);
         if (!decision.ok) {
           gate.report({
@@ -280,8 +280,8 @@ export function protectMcp(
             },
           );
         }
-        ctx.counted.add(name);
       }
+      for (const [, name] of calls) ctx.counted.set(name, (ctx.counted.get(name) ?? 0) + 1);
     }
 
     const stepUpResponse = async (): Promise<Response | undefined> => {

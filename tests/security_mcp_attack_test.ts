@@ -1,0 +1,88 @@
+/**
+ * Attacks on the MCP tool gate by a malicious client holding a valid token (security review):
+ * each test is one input that once got past `protectMcp` / `createToolGate`.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
+import { createVerifier } from "../verify.ts";
+import { createToolGate, defineTool, protectMcp } from "../mcp.ts";
+import { memoryStorage } from "../storage/memory.ts";
+import { SCOPE_HIERARCHY } from "./support/mcp_v1_server.ts";
+import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
+
+const key = await makeKey("EdDSA", "attack-key");
+const verifier = createVerifier({
+  issuer: ISSUER,
+  audience: RESOURCE,
+  jwks: { keys: [key.publicJwk as never] },
+  scopeHierarchy: SCOPE_HIERARCHY,
+  now: () => T0,
+});
+const tokenWith = (scope: string, sub = "user-1") => signToken(key, { claims: { scope, sub } });
+
+function post(body: unknown, token: string, headers: Record<string, string> = {}): Request {
+  return new Request(RESOURCE, {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+      authorization: `Bearer ${token}`,
+      ...headers,
+    },
+  });
+}
+
+function pingGate(limit: number) {
+  let ran = 0;
+  const gate = createToolGate({
+    storage: memoryStorage(),
+    limits: { perSubject: { limit, windowSeconds: 3600 }, perClient: false },
+    tools: [defineTool({
+      name: "ping",
+      scopes: ["mcp:read"],
+      inputSchema: {},
+      run: () => {
+        ran++;
+        return { content: [{ type: "text", text: "pong" }] };
+      },
+    })],
+  });
+  const mcp = createMcpHandler(({ authInfo }) =>
+    gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+  );
+  const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+    verifier,
+    tools: gate,
+  });
+  return { handler, ran: () => ran };
+}
+
+describe("tool-call limits", () => {
+  it("a JSON-RPC batch of 50 calls to one tool counts 50 calls, not 1", async () => {
+    const { handler, ran } = pingGate(3);
+    const token = await tokenWith("mcp:read");
+    const batch = Array.from({ length: 50 }, (_, i) => ({
+      jsonrpc: "2.0",
+      id: i + 1,
+      method: "tools/call",
+      params: { name: "ping", arguments: {} },
+    }));
+    const res = await handler(post(batch, token));
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get("retry-after")) > 0);
+    assert.equal((await res.json()).error.data.limit, "subject");
+    assert.equal(ran(), 0, "the refused batch ran nothing");
+    // Within the limit, a batch runs every call and each counts once (not twice).
+    const { handler: h2, ran: ran2 } = pingGate(3);
+    const ok = await h2(post(batch.slice(0, 3), token));
+    assert.equal(ok.status, 200);
+    await ok.text();
+    assert.equal(ran2(), 3);
+    const over = await h2(post(batch[0], token));
+    assert.equal(over.status, 429);
+    assert.equal(ran2(), 3);
+  });
+});
