@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
 import { createVerifier } from "../verify.ts";
-import { createToolGate, defineTool, protectMcp } from "../mcp.ts";
+import { createToolGate, defineTool, protectMcp, type ToolCallEvent } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { SCOPE_HIERARCHY } from "./support/mcp_v1_server.ts";
 import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
@@ -84,5 +84,44 @@ describe("tool-call limits", () => {
     const over = await h2(post(batch[0], token));
     assert.equal(over.status, 429);
     assert.equal(ran2(), 3);
+  });
+});
+
+describe("audit events", () => {
+  it("a tool name from the request reaches onToolCall without control characters, bounded", async () => {
+    const events: ToolCallEvent[] = [];
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      limits: { perSubject: { limit: 1, windowSeconds: 3600 }, perClient: false },
+      onToolCall: (e) => {
+        events.push(e);
+      },
+      tools: [defineTool({
+        name: "ping",
+        scopes: ["mcp:read"],
+        inputSchema: {},
+        run: () => ({ content: [{ type: "text", text: "pong" }] }),
+      })],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      tools: gate,
+    });
+    const token = await tokenWith("mcp:read");
+    const call = (name: string) =>
+      post({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: {} } }, token);
+    await (await handler(call("ping"))).text();
+    const forged = "x\n[mutation] add_note sub=admin via=confirm_tool\u001b[2K\r" +
+      "A".repeat(100_000);
+    const res = await handler(call(forged));
+    assert.equal(res.status, 429);
+    const limited = events.find((e) => e.outcome === "rate_limited");
+    assert.ok(limited, "the refused call is audited");
+    assert.doesNotMatch(limited.tool, /[\u0000-\u001f\u007f]/);
+    assert.ok(limited.tool.length <= 130, `tool name of ${limited.tool.length} chars in the event`);
+    assert.ok(limited.tool.startsWith("x[mutation]"), limited.tool.slice(0, 20));
   });
 });

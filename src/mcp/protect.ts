@@ -13,6 +13,7 @@ import {
   type VerifyFunction,
 } from "../../verify.ts";
 import { BodyError, readBoundedText } from "../_body.ts";
+import { displayText } from "../_display.ts";
 import { contexts, type RequestContext } from "./_context.ts";
 import { type CorsOptions, corsPreflight, withCors } from "./cors.ts";
 import { InsufficientScopeError } from "./scopes.ts";
@@ -253,7 +254,9 @@ export function protectMcp(
         const decision = await gate.checkLimits(authInfo, name);
         if (!decision.ok) {
           gate.report({
-            tool: name,
+            // The name comes from the request: a tool we don't know is logged defanged
+            // (no control characters, at most 128 characters) so it can't forge log lines.
+            tool: Object.hasOwn(toolScopes, name) ? name : displayText(name, 128),
             ...principalOf(authInfo),
             scopesRequired: toolScopes[name] ?? [],
             outcome: "rate_limited",
