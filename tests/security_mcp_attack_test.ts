@@ -125,3 +125,74 @@ describe("audit events", () => {
     assert.ok(limited.tool.startsWith("x[mutation]"), limited.tool.slice(0, 20));
   });
 });
+
+/** Sends one raw HTTP/1.1 request (so the method's spelling reaches the server as typed). */
+async function rawHttp(port: number, head: string, body: string): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const bytes = new TextEncoder().encode(body);
+  await conn.write(
+    new TextEncoder().encode(
+      `${head}\r\ncontent-length: ${bytes.byteLength}\r\nconnection: close\r\n\r\n`,
+    ),
+  );
+  await conn.write(bytes);
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  while (true) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  conn.close();
+  return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
+}
+
+describe("tool scopes", () => {
+  it('a lower-case "post" (Deno.serve passes it through, SDK v2 serves it) is still inspected', async () => {
+    let ran = 0;
+    const mcp = createMcpHandler(() => {
+      const server = new McpServerV2({ name: "t", version: "1" });
+      server.registerTool("admin", { description: "admin" }, () => {
+        ran++;
+        return { content: [{ type: "text", text: "admin ok" }] };
+      });
+      return server;
+    });
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      toolScopes: { admin: ["mcp:admin"] },
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+    try {
+      const token = await tokenWith("mcp:read");
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: {
+          name: "admin",
+          arguments: {},
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": { name: "m", version: "1" },
+            "io.modelcontextprotocol/clientCapabilities": {},
+          },
+        },
+      });
+      for (const method of ["post", "Post"]) {
+        const res = await rawHttp(
+          server.addr.port,
+          `${method} /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${token}\r\n` +
+            "content-type: application/json\r\naccept: application/json, text/event-stream\r\n" +
+            "mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\nmcp-name: admin",
+          body,
+        );
+        assert.equal(ran, 0, `${method}: the admin tool ran for a read-only token`);
+        assert.match(res, /^HTTP\/1\.1 403 /, res.slice(0, 200));
+        assert.match(res, /insufficient_scope/);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  });
+});

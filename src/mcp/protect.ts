@@ -231,7 +231,8 @@ export function protectMcp(
 
   const handle = async (req: Request): Promise<Response> => {
     let calls: Array<[unknown, string]> = [];
-    if (inspect && req.method === "POST") {
+    // Case-insensitive: Deno.serve passes a raw "post" through and SDK v2 upper-cases it.
+    if (inspect && req.method.toUpperCase() === "POST") {
       const body = await readBody(req, limit, options.bodyTimeoutMs ?? 10_000);
       if ("refuse" in body) return body.refuse;
       calls = toolCalls(body.text);
