@@ -5,6 +5,15 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
+// @ts-types="@modelcontextprotocol/sdk/server/mcp"
+import { McpServer as McpServerV1 } from "@modelcontextprotocol/sdk/server/mcp.js";
+// @ts-types="@modelcontextprotocol/sdk/client/index"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+// @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import * as z from "zod";
 import { createVerifier } from "../verify.ts";
 import { createToolGate, defineTool, protectMcp, type ToolCallEvent } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
@@ -192,6 +201,95 @@ describe("tool scopes", () => {
         assert.match(res, /insufficient_scope/);
       }
     } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+describe("SDK v1 sessions", () => {
+  it("another user's token cannot use a session id: no forged elicitation answer, no DELETE", async () => {
+    const notes: string[] = [];
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      limits: false,
+      tools: [defineTool({
+        name: "add",
+        scopes: ["mcp:write"],
+        inputSchema: { text: z.string() },
+        preview: ({ text }) => `Add "${text}"?`,
+        run: ({ text }) => {
+          notes.push(text);
+          return { content: [{ type: "text", text: "added" }] };
+        },
+      })],
+    });
+    const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
+    const handler = protectMcp(async (req) => {
+      const existing = sessions.get(req.headers.get("mcp-session-id") ?? "");
+      if (existing) return existing;
+      const transport: WebStandardStreamableHTTPServerTransport =
+        new WebStandardStreamableHTTPServerTransport({
+          sessionIdGenerator: () => crypto.randomUUID(),
+          onsessioninitialized: (id) => void sessions.set(id, transport),
+        });
+      await gate.install(new McpServerV1({ name: "v1", version: "1" })).connect(transport);
+      return transport;
+    }, { verifier, tools: gate });
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
+    const url = `http://127.0.0.1:${server.addr.port}/mcp`;
+    // Alice's client is asked to confirm and has not answered yet.
+    const alice = new Client({ name: "alice", version: "1" }, {
+      capabilities: { elicitation: {} },
+    });
+    let answer: ((a: { action: "decline" }) => void) | undefined;
+    try {
+      const { ElicitRequestSchema } = await import("@modelcontextprotocol/sdk/types.js");
+      let asked!: () => void;
+      const wasAsked = new Promise<void>((r) => asked = r);
+      alice.setRequestHandler(ElicitRequestSchema, () => {
+        asked();
+        return new Promise((r) => answer = r);
+      });
+      const transport = new StreamableHTTPClientTransport(new URL(url), {
+        requestInit: { headers: { authorization: `Bearer ${await tokenWith("mcp:write")}` } },
+      });
+      await alice.connect(transport);
+      const call = alice.callTool({ name: "add", arguments: { text: "from mallory" } });
+      await wasAsked;
+      const sessionId = transport.sessionId!;
+      // Mallory (another user) learned the session id and answers for Alice.
+      const mallory = await tokenWith("mcp:write", "mallory");
+      const headers = {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-06-18",
+        "mcp-session-id": sessionId,
+        authorization: `Bearer ${mallory}`,
+      };
+      for (const id of [0, 1, 2]) {
+        const forged = await handler(
+          new Request(url, {
+            method: "POST",
+            headers,
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id,
+              result: { action: "accept", content: { confirm: true } },
+            }),
+          }),
+        );
+        assert.equal(forged.status, 404, `forged answer id ${id}: ${forged.status}`);
+        await forged.body?.cancel();
+      }
+      const del = await handler(new Request(url, { method: "DELETE", headers }));
+      assert.equal(del.status, 404);
+      answer!({ action: "decline" });
+      const result = await call;
+      assert.deepEqual(notes, [], "nothing was added without Alice's answer");
+      assert.match(JSON.stringify(result.content), /Cancelled/);
+    } finally {
+      answer?.({ action: "decline" });
+      await alice.close();
       await server.shutdown();
     }
   });

@@ -181,6 +181,44 @@ function toolCalls(text: string): Array<[unknown, string]> {
   return out;
 }
 
+/**
+ * Session ids → who opened them (`[sub, client_id]` as JSON). The MCP spec says sessions are
+ * not authentication but should be bound to the user: a session id presented with another
+ * user's (or client's) token gets 404, as an unknown session does. In memory, like the
+ * stateful transports themselves; at most {@linkcode MAX_BOUND_SESSIONS}, oldest forgotten.
+ */
+class SessionOwners {
+  #owners = new Map<string, string>();
+
+  static key(verified: VerifiedToken): string {
+    return JSON.stringify([verified.subject ?? "", verified.clientId]);
+  }
+
+  /** False when `id` belongs to someone else. */
+  mayUse(id: string | null, owner: string): boolean {
+    if (id === null) return true;
+    const bound = this.#owners.get(id);
+    return bound === undefined || bound === owner;
+  }
+
+  /** Records a session the response opened; forgets one it closed. */
+  observe(req: Request, res: Response, owner: string): Response {
+    const opened = res.headers.get("mcp-session-id");
+    if (opened && !this.#owners.has(opened)) {
+      if (this.#owners.size >= MAX_BOUND_SESSIONS) {
+        this.#owners.delete(this.#owners.keys().next().value!);
+      }
+      this.#owners.set(opened, owner);
+    }
+    const used = req.headers.get("mcp-session-id");
+    if (used && req.method.toUpperCase() === "DELETE" && res.ok) this.#owners.delete(used);
+    return res;
+  }
+}
+
+/** How many session bindings one protectMcp handler remembers. */
+const MAX_BOUND_SESSIONS = 100_000;
+
 function union(a: readonly string[], b: Iterable<string>): string[] {
   const out = [...a];
   for (const s of b) if (!out.includes(s)) out.push(s);
@@ -200,7 +238,8 @@ function isServer(value: unknown): value is McpServerLike {
 /**
  * Wraps an MCP server factory (or handler) with bearer-token authentication.
  *
- * Every request is verified (no session-based auth). The scopes needed are `options.scopes`
+ * Every request is verified (no session-based auth); an `Mcp-Session-Id` opened under one
+ * subject and client is refused (404) with anyone else's token. The scopes needed are `options.scopes`
  * plus, for `tools/call`, the tool's scopes (`toolScopes` / `tools`); a missing/invalid token
  * gets 401, a token without the scopes gets 403 `insufficient_scope` naming all of them
  * (RFC 6750 §3.1). Over a tool-call limit of `tools`: 429 with `Retry-After` and a JSON-RPC
@@ -229,6 +268,8 @@ export function protectMcp(
     ...options.transport,
   };
 
+  const sessions = new SessionOwners();
+
   const handle = async (req: Request): Promise<Response> => {
     let calls: Array<[unknown, string]> = [];
     // Case-insensitive: Deno.serve passes a raw "post" through and SDK v2 upper-cases it.
@@ -245,6 +286,11 @@ export function protectMcp(
     const result = await verify(req, { scopes: required });
     if (!result.ok) return result.response;
     const verified = result.claims;
+    const owner = SessionOwners.key(verified);
+    if (!sessions.mayUse(req.headers.get("mcp-session-id"), owner)) {
+      await req.body?.cancel().catch(() => {});
+      return jsonError(404, "Session not found");
+    }
     const authInfo = toAuthInfo(verified);
     const ctx: RequestContext = { missing, stepUp: new Set(), counted: new Map() };
     contexts.set(authInfo, ctx);
@@ -309,12 +355,12 @@ export function protectMcp(
       const response = await outcome.handleRequest(req, { authInfo });
       const challenge = await stepUpResponse();
       if (challenge) await response.body?.cancel();
-      return challenge ?? response;
+      return challenge ?? sessions.observe(req, response, owner);
     }
     if (!isServer(outcome)) {
       const challenge = await stepUpResponse();
       if (challenge) await outcome.body?.cancel();
-      return challenge ?? outcome;
+      return challenge ?? sessions.observe(req, outcome, owner);
     }
 
     // SDK v1 servers only: load the v1 transport on first use (SDK v2 users never load it).
@@ -333,7 +379,7 @@ export function protectMcp(
         await response.body?.cancel();
         return challenge;
       }
-      return response;
+      return sessions.observe(req, response, owner);
     } finally {
       if (!streaming) await (outcome.close ? outcome.close() : transport.close());
     }
