@@ -157,7 +157,7 @@ async function rawHttp(port: number, head: string, body: string): Promise<string
 }
 
 describe("tool scopes", () => {
-  it('a lower-case "post" (Deno.serve passes it through, SDK v2 serves it) is still inspected', async () => {
+  it("a lower-case post method (Deno.serve passes it through, SDK v2 serves it) is still inspected", async () => {
     let ran = 0;
     const mcp = createMcpHandler(() => {
       const server = new McpServerV2({ name: "t", version: "1" });
