@@ -17,6 +17,7 @@ import * as z from "zod";
 import { createVerifier } from "../verify.ts";
 import { createToolGate, defineTool, protectMcp, type ToolCallEvent } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
+import { createDemoApp } from "../examples/mcp-server/app.ts";
 import { SCOPE_HIERARCHY } from "./support/mcp_v1_server.ts";
 import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./verify_fixtures_test.ts";
 
@@ -292,5 +293,45 @@ describe("SDK v1 sessions", () => {
       await alice.close();
       await server.shutdown();
     }
+  });
+});
+
+describe("the demo", () => {
+  it("sign-in form: a 64 MiB body is refused (413) after reading at most 128 KiB", async () => {
+    const { handler } = createDemoApp({
+      origin: "http://127.0.0.1:8787",
+      storage: memoryStorage(),
+      onEvent: () => {},
+    });
+    const total = 64 * 1024 * 1024;
+    let pulled = 0;
+    const chunk = new TextEncoder().encode("user=demo&" + "x".repeat(16 * 1024 - 10));
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled >= total) return c.close();
+        pulled += chunk.byteLength;
+        c.enqueue(chunk);
+      },
+    });
+    const res = await handler(
+      new Request("http://127.0.0.1:8787/demo/sign-in", {
+        method: "POST",
+        body,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        duplex: "half",
+      } as RequestInit),
+    );
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    assert.ok(pulled <= 128 * 1024, `read ${pulled} bytes`);
+    const declared = await handler(
+      new Request("http://127.0.0.1:8787/demo/sign-in", {
+        method: "POST",
+        body: "user=demo",
+        headers: { "content-length": String(total) },
+      }),
+    );
+    assert.equal(declared.status, 413);
+    await declared.body?.cancel();
   });
 });

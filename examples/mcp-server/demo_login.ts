@@ -50,6 +50,30 @@ export function demoAuthenticate(req: Request): AuthenticateResult {
   );
 }
 
+/** Largest sign-in form read, bytes (the form is two short fields). */
+const MAX_FORM_BYTES = 4096;
+
+/** Reads at most `max` bytes of the body (Content-Length first); undefined when it is bigger. */
+async function readSmallBody(req: Request, max: number): Promise<string | undefined> {
+  if (Number(req.headers.get("content-length") ?? 0) > max) return undefined;
+  const reader = req.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  chunks.reduce((at, c) => (bytes.set(c, at), at + c.byteLength), 0);
+  return new TextDecoder().decode(bytes);
+}
+
 /** Handles POST /demo/sign-in; returns undefined for other requests. */
 export async function demoSignIn(req: Request): Promise<Response | undefined> {
   const url = new URL(req.url);
@@ -59,7 +83,9 @@ export async function demoSignIn(req: Request): Promise<Response | undefined> {
   }
   let form: URLSearchParams;
   try {
-    form = new URLSearchParams(await req.text());
+    const text = await readSmallBody(req, MAX_FORM_BYTES);
+    if (text === undefined) return new Response("form too large", { status: 413 });
+    form = new URLSearchParams(text);
   } catch {
     return new Response("unreadable form", { status: 400 });
   }
