@@ -44,11 +44,16 @@ const key = (
 ) => ["approval", subject, clientId, resource];
 
 /**
- * Whether consent may ever be remembered for `client`: never for a Client ID Metadata Document
- * client whose redirect URIs are all on loopback (anyone can publish a document claiming such
- * a client, and any local program can receive its redirect).
+ * Whether consent may be remembered for `client` redirecting to `redirectUri`: never for a
+ * public client (`token_endpoint_auth_method: "none"`) unless the redirect is https, since any
+ * local program can receive a loopback or private-use-scheme redirect with its own PKCE pair
+ * (RFC 8252 §8.6, RFC 6749 §10.2); never for a Client ID Metadata Document client whose
+ * redirect URIs are all on loopback (anyone can publish a document claiming such a client).
  */
-export function rememberable(client: ClientRecord): boolean {
+export function rememberable(client: ClientRecord, redirectUri: string): boolean {
+  if (client.token_endpoint_auth_method === "none" && !redirectUri.startsWith("https://")) {
+    return false;
+  }
   if (client.source !== "cimd") return true;
   return !client.redirect_uris.every((u) => {
     try {

@@ -219,7 +219,7 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   const who = identity.subject;
 
   const remember = ctx.config.consent !== undefined && ctx.config.consent !== "always" &&
-    rememberable(client);
+    rememberable(client, redirectUri);
   const approval = remember
     ? await findApproval(ctx.store, who, client.client_id, resource)
     : undefined;
@@ -362,7 +362,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   }
   const res = await grantAndRedirect(ctx, client, pending, who);
   const policy = ctx.config.consent;
-  if (policy !== undefined && policy !== "always" && rememberable(client)) {
+  if (policy !== undefined && policy !== "always" && rememberable(client, pending.redirectUri)) {
     await rememberApproval(
       ctx.store,
       {

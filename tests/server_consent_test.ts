@@ -21,6 +21,8 @@ import {
 import type { TestServer } from "./support/flow.ts";
 
 const DAY = 86400;
+/** An https redirect: a public client's identity is assured only there (RFC 8252 §8.6). */
+const WEB = "https://app.example.org/cb";
 
 /** A driver wrapper counting calls by method. */
 function counting(inner: Storage): { storage: Storage; calls: Record<string, number> } {
@@ -38,12 +40,18 @@ function counting(inner: Storage): { storage: Storage; calls: Record<string, num
   return { storage, calls };
 }
 
-async function page(s: TestServer, clientId: string, scope?: string, resource = RESOURCE) {
+async function page(
+  s: TestServer,
+  clientId: string,
+  scope?: string,
+  resource = RESOURCE,
+  redirect = REDIRECT,
+) {
   const { challenge, verifier } = await pkce();
   const res = await s.call(authorizeQuery({
     response_type: "code",
     client_id: clientId,
-    redirect_uri: REDIRECT,
+    redirect_uri: redirect,
     code_challenge: challenge,
     code_challenge_method: "S256",
     scope,
@@ -53,8 +61,13 @@ async function page(s: TestServer, clientId: string, scope?: string, resource = 
   return { res, verifier };
 }
 
-async function approve(s: TestServer, clientId: string, scope?: string): Promise<URL> {
-  const { res } = await page(s, clientId, scope);
+async function approve(
+  s: TestServer,
+  clientId: string,
+  scope?: string,
+  redirect = REDIRECT,
+): Promise<URL> {
+  const { res } = await page(s, clientId, scope, RESOURCE, redirect);
   assert.equal(res.status, 200, "consent page");
   const f = consentFields(await res.text());
   const ok = await s.form("/authorize", { ...f, decision: "approve" });
@@ -183,8 +196,8 @@ test("remembered consent: same or fewer scopes skip the page; wider scope, other
     resources: [{ resource: RESOURCE, name: "Notes" }, { resource: OTHER }],
     authenticate: () => user,
   });
-  const c = await register(s);
-  await approve(s, c.client_id, "mcp:read mcp:write");
+  const c = await register(s, { redirect_uris: [WEB] });
+  await approve(s, c.client_id, "mcp:read mcp:write", WEB);
   const [a] = await s.auth.admin.listApprovals("alice");
   assert.deepEqual(
     { ...a, createdAt: 0, expiresAt: a.expiresAt - a.createdAt },
@@ -199,7 +212,7 @@ test("remembered consent: same or fewer scopes skip the page; wider scope, other
   );
   // Same scopes, and fewer: straight back with a code that works.
   for (const scope of ["mcp:read mcp:write", "mcp:read"]) {
-    const { res, verifier } = await page(s, c.client_id, scope);
+    const { res, verifier } = await page(s, c.client_id, scope, RESOURCE, WEB);
     assert.equal(res.status, 302, `skip for ${scope}`);
     const loc = new URL(res.headers.get("location")!);
     assert.equal(loc.searchParams.get("state"), "st");
@@ -207,44 +220,48 @@ test("remembered consent: same or fewer scopes skip the page; wider scope, other
       grant_type: "authorization_code",
       code: loc.searchParams.get("code")!,
       code_verifier: verifier,
-      redirect_uri: REDIRECT,
+      redirect_uri: WEB,
       client_id: c.client_id,
     });
     assert.equal(tok.status, 200);
     assert.equal((await tok.json()).scope, scope);
   }
   // Wider scope → the page; approving it widens the remembered set.
-  assert.equal((await page(s, c.client_id, "mcp:read mcp:admin")).res.status, 200);
-  await approve(s, c.client_id, "mcp:admin");
+  assert.equal((await page(s, c.client_id, "mcp:read mcp:admin", RESOURCE, WEB)).res.status, 200);
+  await approve(s, c.client_id, "mcp:admin", WEB);
   assert.deepEqual((await s.auth.admin.listApprovals("alice"))[0].scopes.sort(), [
     "mcp:admin",
     "mcp:read",
     "mcp:write",
   ]);
   // Another resource, another user: the page.
-  assert.equal((await page(s, c.client_id, "mcp:read", OTHER)).res.status, 200);
+  assert.equal((await page(s, c.client_id, "mcp:read", OTHER, WEB)).res.status, 200);
   user = "bob";
-  assert.equal((await page(s, c.client_id, "mcp:read")).res.status, 200);
+  assert.equal((await page(s, c.client_id, "mcp:read", RESOURCE, WEB)).res.status, 200);
   assert.equal((await s.auth.admin.listApprovals("bob")).length, 0);
 });
 
 test("remembered consent ends when it expires, or when the admin revokes it", async () => {
   const s = await testServer({ consent: { rememberFor: 3600 } });
-  const c = await register(s);
-  const c2 = await register(s);
-  await approve(s, c.client_id);
-  await approve(s, c2.client_id);
-  assert.equal((await page(s, c.client_id)).res.status, 302);
+  const c = await register(s, { redirect_uris: [WEB] });
+  const c2 = await register(s, { redirect_uris: [WEB] });
+  await approve(s, c.client_id, undefined, WEB);
+  await approve(s, c2.client_id, undefined, WEB);
+  assert.equal((await page(s, c.client_id, undefined, RESOURCE, WEB)).res.status, 302);
   s.advance(3600_000 + 1);
-  assert.equal((await page(s, c.client_id)).res.status, 200, "expired");
+  assert.equal((await page(s, c.client_id, undefined, RESOURCE, WEB)).res.status, 200, "expired");
   assert.equal((await s.auth.admin.listApprovals("alice")).length, 0);
 
-  await approve(s, c.client_id);
-  await approve(s, c2.client_id);
+  await approve(s, c.client_id, undefined, WEB);
+  await approve(s, c2.client_id, undefined, WEB);
   assert.equal((await s.auth.admin.listApprovals()).length, 2);
   assert.equal(await s.auth.admin.revokeApprovals({ subject: "alice", clientId: c.client_id }), 1);
-  assert.equal((await page(s, c.client_id)).res.status, 200, "revoked");
-  assert.equal((await page(s, c2.client_id)).res.status, 302, "the other client stays remembered");
+  assert.equal((await page(s, c.client_id, undefined, RESOURCE, WEB)).res.status, 200, "revoked");
+  assert.equal(
+    (await page(s, c2.client_id, undefined, RESOURCE, WEB)).res.status,
+    302,
+    "the other client stays remembered",
+  );
   // Revoking a client forgets its approvals too.
   assert.equal(await s.auth.admin.revokeClient(c2.client_id), true);
   assert.equal((await s.auth.admin.listApprovals("alice")).length, 0);
@@ -293,12 +310,34 @@ test("a metadata-document client with an https redirect is remembered", async ()
     fetch: cimdFetch({
       client_id: id,
       client_name: "Web App",
-      redirect_uris: [REDIRECT, "https://app.example.org/cb"],
+      redirect_uris: [REDIRECT, WEB],
       token_endpoint_auth_method: "none",
     }),
   });
-  await approve(s, id);
-  assert.equal((await page(s, id)).res.status, 302);
+  await approve(s, id, undefined, WEB);
+  assert.equal((await page(s, id, undefined, RESOURCE, WEB)).res.status, 302);
+  // Its loopback redirect does not skip the page: any local program could receive the code.
+  assert.equal((await page(s, id)).res.status, 200);
+});
+
+test("remembered consent never skips the page for a public client's loopback redirect (RFC 8252 §8.6)", async () => {
+  const s = await testServer({ consent: { rememberFor: 3600 } });
+  const pub = await register(s, { redirect_uris: [REDIRECT, WEB] });
+  await approve(s, pub.client_id, undefined, WEB);
+  // A local program knowing the public client_id picks any loopback port (RFC 8252 §7.3) and
+  // brings its own PKCE pair: without the page it would get a code it can redeem.
+  const otherPort = REDIRECT.replace(/:\d+\//, ":45871/");
+  for (const redirect of [REDIRECT, otherPort]) {
+    assert.equal((await page(s, pub.client_id, undefined, RESOURCE, redirect)).res.status, 200);
+  }
+  // Approving through the loopback redirect is not remembered either.
+  const loop = await register(s);
+  await approve(s, loop.client_id);
+  assert.equal((await page(s, loop.client_id)).res.status, 200);
+  // A confidential client authenticates at /token, so its loopback redirect may skip the page.
+  const conf = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+  await approve(s, conf.client_id);
+  assert.equal((await page(s, conf.client_id)).res.status, 302);
 });
 
 test('config: consent must be "always" or { rememberFor: 60 s … 400 days }', () => {
