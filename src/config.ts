@@ -158,7 +158,8 @@ export interface AuthServerConfig {
    * `{ rememberFor: seconds }` remembers a user's approval of a client for a resource and scopes
    * and skips the page for the same or fewer scopes until it expires or is revoked (admin
    * `revokeApprovals`). Never remembered for a metadata-document client whose redirect URIs are
-   * all on loopback. See the README's "Remembered consent" section.
+   * all on loopback, nor for a public client redirecting anywhere but https (RFC 8252 §8.6). See
+   * the README's "Remembered consent" section.
    */
   consent?: ConsentPolicy;
   /** Replace the consent page. */
