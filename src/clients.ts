@@ -232,7 +232,9 @@ export function isCimdClientId(id: string): boolean {
   if (!id.startsWith("https://")) return false;
   try {
     const u = new URL(id);
-    return u.pathname.length > 1 && !u.hash && !u.username && !u.password;
+    // Only the parser's own form: it drops tab/CR/LF and rewrites case, ports and dot segments,
+    // so any other spelling names a different URL than the one fetched.
+    return u.href === id && u.pathname.length > 1 && !u.hash && !u.username && !u.password;
   } catch {
     return false;
   }

@@ -1,0 +1,57 @@
+/**
+ * Client ID Metadata Document ids that the URL parser would rewrite (security review): the
+ * parser drops tab/CR/LF and normalises the rest, so an id like that named a different URL than
+ * the one fetched and carried raw control characters into events, tokens and logs. `fetch` is
+ * injected as the stand-in for a public https host (none can exist here).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { authorizeQuery, consentFields, pkce, REDIRECT, testServer } from "./support/flow.ts";
+
+test("a metadata-document client id that is not in the URL parser's own form is never fetched", async () => {
+  const fetched: string[] = [];
+  const serve = (id: string): typeof fetch => (input) => {
+    const url = input instanceof Request ? input.url : String(input);
+    fetched.push(url);
+    return Promise.resolve(Response.json({
+      client_id: id,
+      client_name: "Forged",
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "none",
+    }));
+  };
+  const { challenge } = await pkce();
+  const query = (clientId: string) =>
+    authorizeQuery({
+      response_type: "code",
+      client_id: clientId,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    });
+  for (
+    const id of [
+      "https://app.example.org/c\n[audit] token.issued sub=admin client=x",
+      "https://app.example.org/c\r\nx",
+      "https://app.example.org/c\tx",
+      "https://APP.example.org/c",
+      "https://app.example.org:443/c",
+      "https://app.example.org/a/../c",
+      "https://app.example.org/c d",
+    ]
+  ) {
+    fetched.length = 0;
+    const s = await testServer({ fetch: serve(id) });
+    const res = await s.call(query(id));
+    assert.equal(res.status, 400, JSON.stringify(id));
+    assert.match(await res.text(), /Unknown client/);
+    assert.deepEqual(fetched, [], `${JSON.stringify(id)} was fetched`);
+    assert.ok(!s.events.some((e) => /[\r\n\t]/.test(e.clientId ?? "")));
+  }
+  // The canonical form still works.
+  const good = "https://app.example.org/c";
+  const s = await testServer({ fetch: serve(good) });
+  const res = await s.call(query(good));
+  assert.equal(res.status, 200);
+  assert.ok(consentFields(await res.text()).consent_id);
+});
