@@ -37,13 +37,16 @@ export type {
   AuthServerConfig,
   ConsentPolicy,
   IntrospectionClient,
+  RateLimitsConfig,
   RefreshPropsContext,
+  RegistrationOptions,
   RegistrationPolicy,
   ResourceConfig,
   RevocationMode,
 } from "./src/config.ts";
 export type { AuditEvent, AuditEventType } from "./src/events.ts";
 export type { AuthMethod, ClientRecord } from "./src/clients.ts";
+export type { OutboundConfig } from "./src/_outbound.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { EncryptionKey } from "./src/props.ts";
 export { generateEncryptionKey } from "./src/props.ts";

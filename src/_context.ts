@@ -6,6 +6,7 @@ import type { AuditEvent } from "./events.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { GrantRecord } from "./grants.ts";
 import type { GrantProps } from "./props.ts";
+import type { FetchOutboundOptions, OutboundResponse } from "./_outbound.ts";
 
 /** Shared server state. */
 export interface Ctx {
@@ -37,5 +38,11 @@ export interface Ctx {
   props: GrantProps;
   /** After a successful downstream refresh of `grant` (props upkeep, `refreshProps` hook). */
   refreshed?(grant: GrantRecord): Promise<void>;
+  /**
+   * SSRF-safe bounded GET for URLs outsiders chose (a client's `jwks_uri`):
+   * the operator's `fetch`/`outbound` settings, port 443, checked and pinned
+   * addresses, no redirects, one deadline. Throws `OutboundError`.
+   */
+  fetchOutbound(url: string, opts: FetchOutboundOptions): Promise<OutboundResponse>;
   resource(id: string): Resource | undefined;
 }

@@ -14,6 +14,7 @@ import { redirectUriMatches } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
 import { createGrant, initialGrantExpiry, issueCode } from "./grants.ts";
+import { markClientUsed } from "./register.ts";
 import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
@@ -402,6 +403,7 @@ async function grantAndRedirect(
   );
   // Props (sealed, bound to the grant id) before the code: no code without its props.
   if (who.props) await ctx.props.write(grant.id, who.props, grantExp);
+  await markClientUsed(ctx, client);
   const code = await issueCode(ctx.store, {
     grantId: grant.id,
     clientId: client.client_id,

@@ -47,6 +47,8 @@ export interface ClientRecord {
   client_id_issued_at: number;
   /** Where the record came from. */
   source: "dcr" | "cimd";
+  /** Epoch seconds after which a registered client that never obtained a grant is gone. */
+  unused_until?: number;
 }
 
 const BLOCKED_SCHEMES = new Set([
@@ -182,7 +184,7 @@ export function validateMetadata(raw: Record<string, unknown>, scopesSupported: 
 
 /** Public (response) form of a client record, plus the secret when just issued. */
 export function publicClient(c: ClientRecord, secret?: string): Record<string, unknown> {
-  const { client_secret_hash: _h, source: _s, ...rest } = c;
+  const { client_secret_hash: _h, source: _s, unused_until: _u, ...rest } = c;
   const out: Record<string, unknown> = { ...rest };
   if (secret) {
     out.client_secret = secret;
@@ -197,6 +199,7 @@ export async function registerClient(
   raw: Record<string, unknown>,
   scopesSupported: string[],
   nowMs: number,
+  opts: { unusedTtl?: number } = {},
 ): Promise<{ record: ClientRecord; secret?: string }> {
   const m = validateMetadata(raw, scopesSupported);
   const secret = m.token_endpoint_auth_method === "none" ? undefined : randomToken();
@@ -223,11 +226,14 @@ export async function registerClient(
     if (m[k] !== undefined) (record as unknown as Record<string, unknown>)[k] = m[k];
   }
   if (secret) record.client_secret_hash = await sha256(secret);
-  await store.put(["client", record.client_id], record, null);
+  // Never used → gone after unusedTtl seconds; the first grant makes it permanent.
+  const exp = opts.unusedTtl ? nowMs + opts.unusedTtl * 1000 : null;
+  if (exp !== null) record.unused_until = Math.floor(exp / 1000);
+  await store.put(["client", record.client_id], record, exp);
   return { record, secret };
 }
 
-/** True when a client id is a Client ID Metadata Document URL. */
+/** True when a client id is a Client ID Metadata Document URL (the rules: `clientIdUrlProblem`). */
 export function isCimdClientId(id: string): boolean {
   if (!id.startsWith("https://")) return false;
   try {
@@ -240,89 +246,18 @@ export function isCimdClientId(id: string): boolean {
   }
 }
 
-const PRIVATE_HOST =
-  /^(localhost|.*\.localhost|.*\.local|.*\.internal|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|169\.254\.|0\.|\[)/i;
-
 /**
- * Fetch and validate a Client ID Metadata Document, with the caching the
- * document's Cache-Control allows (bounded 1 min … 1 day). SSRF guard: https
- * only, no IP-literal or private/loopback host names, no redirects, 5 s
- * timeout, 16 KiB cap.
+ * Look up a client by id: a registered client, or — for an https URL id — the
+ * Client ID Metadata Document `loadCimd` returns (undefined when CIMD is off).
  */
-export async function loadCimdClient(
-  store: Store,
-  clientId: string,
-  fetchFn: typeof fetch,
-  scopesSupported: string[],
-  nowMs: number,
-): Promise<ClientRecord | undefined> {
-  const cacheKey = ["cimd", await sha256(clientId)];
-  const cached = await store.get<ClientRecord>(cacheKey);
-  if (cached) return cached;
-  const url = new URL(clientId);
-  if (PRIVATE_HOST.test(url.hostname) || /^[\d.]+$/.test(url.hostname)) return undefined;
-  let res: Response;
-  try {
-    res = await fetchFn(clientId, {
-      headers: { accept: "application/json" },
-      redirect: "error",
-      signal: AbortSignal.timeout(5000),
-    });
-  } catch {
-    return undefined;
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    return undefined;
-  }
-  const buf = await res.arrayBuffer();
-  if (buf.byteLength > 16 * 1024) return undefined;
-  let doc: Record<string, unknown>;
-  try {
-    doc = JSON.parse(new TextDecoder().decode(buf));
-  } catch {
-    return undefined;
-  }
-  if (typeof doc !== "object" || doc === null || doc.client_id !== clientId) return undefined;
-  if (typeof doc.client_name !== "string") return undefined;
-  let m;
-  try {
-    m = validateMetadata({ token_endpoint_auth_method: "none", ...doc }, scopesSupported);
-  } catch {
-    return undefined;
-  }
-  if (m.token_endpoint_auth_method !== "none") return undefined; // no shared secret is possible
-  const record: ClientRecord = {
-    client_id: clientId,
-    token_endpoint_auth_method: "none",
-    redirect_uris: m.redirect_uris,
-    grant_types: m.grant_types,
-    response_types: m.response_types,
-    client_name: m.client_name,
-    client_uri: m.client_uri,
-    logo_uri: m.logo_uri,
-    scope: m.scope,
-    client_id_issued_at: Math.floor(nowMs / 1000),
-    source: "cimd",
-  };
-  const maxAge = /max-age=(\d+)/.exec(res.headers.get("cache-control") ?? "")?.[1];
-  const noStore = /no-store|no-cache/.test(res.headers.get("cache-control") ?? "");
-  const ttl = noStore ? 60 : Math.min(86400, Math.max(60, Number(maxAge ?? 3600)));
-  await store.put(cacheKey, record, nowMs + ttl * 1000);
-  return record;
-}
-
-/** Look up a client by id (registered, or a CIMD URL when enabled). */
 export async function findClient(
   store: Store,
   clientId: string,
-  opts: { cimd: boolean; fetch: typeof fetch; scopes: string[]; now: number },
+  opts: { loadCimd?: (id: string) => Promise<ClientRecord | undefined> },
 ): Promise<ClientRecord | undefined> {
   if (clientId.length > 2048) return undefined;
   if (isCimdClientId(clientId)) {
-    return opts.cimd
-      ? await loadCimdClient(store, clientId, opts.fetch, opts.scopes, opts.now)
-      : undefined;
+    return opts.loadCimd ? await opts.loadCimd(clientId) : undefined;
   }
   // RFC 6749 A.1: client_id is VSCHAR. Bounding it keeps storage keys within
   // every driver's key-size limit (a 2 KiB id made Deno KV throw → 503).

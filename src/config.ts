@@ -13,6 +13,11 @@ import type { ConsentPageContext } from "./consent_page.ts";
 import { canonicalResource } from "./verifier.ts";
 import { type EncryptionKey, encryptionKeyOk } from "./props.ts";
 import type { GrantRecord } from "./grants.ts";
+import type { OutboundConfig } from "./_outbound.ts";
+import type { RegistrationOptions } from "./register.ts";
+import type { LimitedEndpoint, RateLimitRule } from "./limits/mod.ts";
+
+export type { RegistrationOptions };
 
 /**
  * What the app's `authenticate` hook may return: the subject, or
@@ -56,6 +61,11 @@ export type RegistrationPolicy =
   | "open"
   | "closed"
   | ((metadata: Record<string, unknown>, req: Request) => boolean | Promise<boolean>);
+
+/** Per-endpoint rate limits: by client IP and by client id; `false` turns one off. */
+export type RateLimitsConfig = Partial<
+  Record<LimitedEndpoint, { ip?: RateLimitRule | false; client?: RateLimitRule | false }>
+>;
 
 /** A protected resource (an MCP server) this authorization server issues tokens for. */
 export interface ResourceConfig {
@@ -123,8 +133,8 @@ export interface AuthServerConfig {
   refreshProps?: (
     ctx: RefreshPropsContext,
   ) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
-  /** Dynamic client registration policy (RFC 7591). Default `"open"`. */
-  registration?: RegistrationPolicy;
+  /** Dynamic client registration (RFC 7591): a policy, or {@link RegistrationOptions}. Default `"open"`. */
+  registration?: RegistrationPolicy | RegistrationOptions;
   /** Accept Client ID Metadata Documents (https URL client ids). Default true. */
   clientIdMetadataDocuments?: boolean;
   /** Access token lifetime in seconds. Default 900. */
@@ -164,8 +174,27 @@ export interface AuthServerConfig {
   consent?: ConsentPolicy;
   /** Replace the consent page. */
   renderConsent?: (ctx: ConsentPageContext) => Response | Promise<Response>;
-  /** `fetch` used to retrieve Client ID Metadata Documents (tests inject one). */
+  /**
+   * `fetch` for every outbound request (Client ID Metadata Documents, client
+   * JWKS). Replaces the address-pinned transport: addresses are still checked
+   * first where names resolve, but your fetch resolves again (see the README).
+   */
   fetch?: typeof fetch;
+  /** Outbound fetch settings: allow-list (`host` / `host:port`), extra CAs, deadline (ms). */
+  outbound?: OutboundConfig;
+  /**
+   * Rate limits on /register, /authorize, /token, /revoke, /introspect. On by
+   * default (see `DEFAULT_LIMITS` in `@gatehouse/oauth/limits`); `false`
+   * turns them all off; an object overrides per endpoint.
+   */
+  rateLimits?: false | RateLimitsConfig;
+  /**
+   * The caller's IP for per-IP limits, from a source you trust. Default: the
+   * socket address handed to `handle(req, info)` (`Deno.serve`), or
+   * `CF-Connecting-IP` on Workers. Never `X-Forwarded-For` unless your proxy
+   * overwrites it.
+   */
+  clientIp?: (req: Request, info?: unknown) => string | undefined;
   /** Clock in epoch ms (tests). */
   now?: () => number;
   /** Silence the console: development warnings (ephemeral key, memory storage) and hook-failure lines. `error` events still reach `onEvent`. */
@@ -201,6 +230,14 @@ const int = (min: number, max = Infinity) => {
   const checks = [z.int({ error }), z.minimum(min, { error }), z.maximum(max, { error })];
   return z.optional(z.number({ error }).check(...checks));
 };
+
+const rateRule = z.union([
+  z.literal(false),
+  z.strictObject({
+    limit: z.number().check(z.int(), z.minimum(1)),
+    windowSeconds: z.number().check(z.int(), z.minimum(1), z.maximum(86400)),
+  }),
+]);
 
 const B64_32 = /^[A-Za-z0-9_-]{43}$/;
 /** Structural check of a signing JWK (32-byte members), so a typo fails at start, not on first use. */
@@ -270,6 +307,20 @@ const schema = z.strictObject({
     z.literal("open"),
     z.literal("closed"),
     z.custom<RegistrationPolicy>(isFunction),
+    z.strictObject({
+      policy: z.optional(z.union([
+        z.literal("open"),
+        z.literal("closed"),
+        z.custom<RegistrationPolicy>(isFunction),
+      ])),
+      initialAccessToken: fn<RegistrationOptions["initialAccessToken"]>(),
+      softwareStatement: fn<RegistrationOptions["softwareStatement"]>(),
+      maxMetadataBytes: int(256, 65536),
+      maxRedirectUris: int(1, 100),
+      maxUriLength: int(64, 8192),
+      maxListEntries: int(1, 100),
+      unusedClientTtl: int(0),
+    }),
   ])),
   clientIdMetadataDocuments: z.optional(z.boolean()),
   accessTokenTtl: int(1, 86400),
@@ -296,6 +347,20 @@ const schema = z.strictObject({
   ])),
   renderConsent: fn<AuthServerConfig["renderConsent"]>(),
   fetch: fn<typeof fetch>(),
+  outbound: z.optional(z.strictObject({
+    allow: z.optional(z.array(z.string().check(z.minLength(1)))),
+    ca: z.optional(z.array(z.string())),
+    timeoutMs: int(1, 60_000),
+    checkAddresses: z.optional(z.boolean()),
+  })),
+  rateLimits: z.optional(z.union([
+    z.literal(false),
+    z.partialRecord(
+      z.enum(["register", "authorize", "token", "revoke", "introspect"]),
+      z.strictObject({ ip: z.optional(rateRule), client: z.optional(rateRule) }),
+    ),
+  ])),
+  clientIp: fn<AuthServerConfig["clientIp"]>(),
   now: fn<() => number>(),
   quiet: z.optional(z.boolean()),
 });

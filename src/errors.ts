@@ -21,6 +21,8 @@ export type OAuthErrorCode =
   | "temporarily_unavailable"
   | "invalid_redirect_uri"
   | "invalid_client_metadata"
+  | "invalid_software_statement"
+  | "unapproved_software_statement"
   | "invalid_token"
   | "insufficient_scope"
   | "method_not_allowed"

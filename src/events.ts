@@ -17,7 +17,8 @@ export type AuditEventType =
   | "grant.revoked"
   | "refresh.reuse_detected"
   | "code.replay_detected"
-  | "error";
+  | "error"
+  | "rate_limited";
 
 /** One audit event: what happened, to whom, through which client, when. */
 export interface AuditEvent {

@@ -7,14 +7,19 @@
 import { canonicalResource, ConfigError, resolveConfig } from "./config.ts";
 import type { AuthServerConfig, ResolvedConfig, Resource } from "./config.ts";
 import { jsonResponse, OAuthError } from "./errors.ts";
-import { CORS, errorPage, methodNotAllowed, readJsonObject } from "./_http.ts";
+import { CORS, errorPage, methodNotAllowed } from "./_http.ts";
 import { Store } from "./_store.ts";
 import { StorageError } from "../storage/mod.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { loadKeys } from "./keys.ts";
 import type { KeySet } from "./keys.ts";
 import { createEventSink } from "./events.ts";
-import { findClient, publicClient, registerClient } from "./clients.ts";
+import { findClient, publicClient } from "./clients.ts";
+import { loadCimdClient } from "./client_metadata_document.ts";
+import { fetchOutbound } from "./_outbound.ts";
+import { registerEndpoint } from "./register.ts";
+import type { LimitedEndpoint } from "./limits/mod.ts";
+import type { ServerLimits } from "./limits/_server.ts";
 import type { ClientRecord } from "./clients.ts";
 import { authorizeGet, authorizePost } from "./authorize.ts";
 import { tokenEndpoint } from "./token.ts";
@@ -71,8 +76,13 @@ export interface ServerVerifyOptions extends VerifyOptions {
 
 /** What {@link createAuthServer} returns. */
 export interface AuthServer {
-  /** Serve every authorization-server endpoint; unknown paths get a 404 JSON. */
-  handle(req: Request): Promise<Response>;
+  /**
+   * Serve every authorization-server endpoint; unknown paths get a 404 JSON.
+   * `info` is the runtime's connection info (`Deno.serve` passes it; from
+   * `node:http` pass `{ remoteAddr: { hostname: socket.remoteAddress } }`):
+   * the default source of the client IP for per-IP rate limits.
+   */
+  handle(req: Request, info?: unknown): Promise<Response>;
   /** True when `req`'s path is one of this server's endpoints or well-known documents. */
   owns(req: Request): boolean;
   /** Verify a bearer token for a configured resource, with the configured revocation mode. */
@@ -158,11 +168,20 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       revoke: revokeAndReport,
       findClient: (id) =>
         findClient(store, id, {
-          cimd: cfg.clientIdMetadataDocuments !== false,
-          fetch: cfg.fetch ?? fetch,
-          scopes: cfg.scopes,
-          now: cfg.now(),
+          loadCimd: cfg.clientIdMetadataDocuments === false
+            ? undefined
+            : (url) =>
+              loadCimdClient(store, url, {
+                fetch: cfg.fetch,
+                outbound: cfg.outbound,
+                scopes: cfg.scopes,
+                now: cfg.now(),
+                onFailure: (u, why) =>
+                  warn(`[gatehouse] client metadata document ${JSON.stringify(u)} refused: ${why}`),
+              }),
         }),
+      fetchOutbound: (url, o) =>
+        fetchOutbound(url, { fetch: cfg.fetch, config: cfg.outbound, ...o }),
       resource: resourceOf,
       props: extras.props,
       refreshed: extras.refreshed,
@@ -214,7 +233,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   routes.set(cfg.basePath + "/token", { api: true, methods: { POST: tokenEndpoint } });
   routes.set(cfg.basePath + "/revoke", { api: true, methods: { POST: revokeEndpoint } });
   routes.set(cfg.basePath + "/introspect", { api: true, methods: { POST: introspectEndpoint } });
-  routes.set(cfg.basePath + "/register", { api: true, methods: { POST: register } });
+  routes.set(cfg.basePath + "/register", { api: true, methods: { POST: registerEndpoint } });
   // An `authenticate` plugin (`./identity`) adds its routes, e.g. `/callback/github`.
   for (const [path, methods] of Object.entries(extras.attach(revokeAndReport))) {
     const wrapped: Record<string, Handler> = {};
@@ -222,35 +241,15 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     routes.set(cfg.basePath + path, { api: false, methods: wrapped });
   }
 
-  async function register(ctx: Ctx, req: Request): Promise<Response> {
-    const policy = cfg.registration ?? "open";
-    if (policy === "closed") {
-      throw new OAuthError("access_denied", "dynamic client registration is disabled", {
-        status: 403,
-      });
-    }
-    const body = await readJsonObject(req, "invalid_client_metadata");
-    if (typeof policy === "function") {
-      let allowed = false;
-      try {
-        allowed = await policy(body, req);
-      } catch (e) {
-        ctx.hookFailed("registration", e);
-        allowed = false;
-      }
-      if (!allowed) {
-        throw new OAuthError("access_denied", "registration refused by policy", { status: 403 });
-      }
-    }
-    const { record, secret } = await registerClient(store, body, cfg.scopes, cfg.now());
-    ctx.emit({
-      type: "client.registered",
-      clientId: record.client_id,
-      scopes: record.scope?.split(" "),
-    });
-    return jsonResponse(publicClient(record, secret), { status: 201, headers: CORS });
-  }
-
+  // Rate limits: src/limits/ is loaded on the first request to a limited endpoint.
+  const limitedPaths = new Map<string, LimitedEndpoint>(
+    (["register", "authorize", "token", "revoke", "introspect"] as const)
+      .map((e) => [cfg.basePath + "/" + e, e]),
+  );
+  let limitsPromise: Promise<ServerLimits> | undefined;
+  const limits = () =>
+    limitsPromise ??= import("./limits/_server.ts")
+      .then((m) => m.serverLimits(store.driver, cfg, CORS));
   const pathOf = (req: Request): string | undefined => {
     try {
       const p = new URL(req.url).pathname;
@@ -260,7 +259,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     }
   };
 
-  async function handle(req: Request): Promise<Response> {
+  async function handle(req: Request, info?: unknown): Promise<Response> {
     const path = pathOf(req);
     const route = path === undefined ? undefined : routes.get(path);
     if (!route) {
@@ -280,15 +279,23 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     try {
       const shared = await ctxOrReset();
       // Per request: events and hook failures name the endpoint they happened on.
-      const ctx: Ctx = {
+      let ctx: Ctx = {
         ...shared,
         endpoint,
         emit: (e) => events.emit(e, endpoint),
         hookFailed: (hook, error) => events.hookFailed(hook, endpoint, error),
       };
+      const limited = cfg.rateLimits === false ? undefined : limitedPaths.get(endpoint);
+      if (limited) {
+        const r = await (await limits()).check(limited, req, info, route.api, ctx);
+        if (r instanceof Response) return r;
+        ctx = r;
+      }
       const res = await h(ctx, req);
       return req.method === "HEAD" ? new Response(null, res) : res;
     } catch (e) {
+      const limitedRes = (e as { response?: unknown } | undefined)?.response;
+      if (limitedRes instanceof Response) return limitedRes;
       if (e instanceof OAuthError) return e.toResponse(route.api ? CORS : {});
       if (e instanceof StorageError) {
         console.error(`[gatehouse] ${e.message}`);

@@ -123,7 +123,11 @@ export interface VerifierOptions {
     maxMaxAgeMs?: number;
     timeoutMs?: number;
   };
-  /** fetch implementation (default global fetch). */
+  /**
+   * `fetch` for every outbound request of the verifier — the remote JWKS and
+   * the introspection endpoint (an egress proxy, mTLS, a test double).
+   * Default: the global fetch.
+   */
   fetch?: typeof fetch;
   /** Clock in ms (default Date.now). */
   now?: () => number;

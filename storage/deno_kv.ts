@@ -139,6 +139,24 @@ export function denoKvStorage(kv: DenoKvLike, options: DenoKvStorageOptions = {}
           }
         }
       }),
+    increment: (key, exp) =>
+      wrap("increment", async () => {
+        const k = full(key);
+        for (let attempt = 1;; attempt++) {
+          const current = await kv.get(k);
+          const prev = decode(current.value);
+          const live = prev !== undefined && (prev.exp === null || prev.exp > Date.now());
+          const n = (live ? Number(prev!.data) || 0 : 0) + 1;
+          const next = { v: 1, exp: live ? prev!.exp : exp, data: n };
+          const result = await kv.atomic().check({ key: k, versionstamp: current.versionstamp })
+            .set(k, JSON.stringify(next), expireIn(next.exp)).commit();
+          if (result.ok) return n;
+          if (attempt >= maxAttempts) {
+            throw new StorageError(`deno-kv: increment gave up after ${attempt} attempts`);
+          }
+          if (attempt > 3) await delay(Math.random() * Math.min(50, 2 ** (attempt - 3)));
+        }
+      }),
     list: (listPrefix, opts: ListOptions = {}) =>
       wrap("list", async () => {
         const out: StorageEntry[] = [];

@@ -67,6 +67,7 @@ export type StorageRequest =
   | { op: "swap"; key: StorageKey; value: Envelope }
   | { op: "cas"; key: StorageKey; expected: Envelope | null; value: Envelope }
   | { op: "list"; prefix: StorageKey; limit?: number }
+  | { op: "increment"; key: StorageKey; exp: number }
   | { op: "sweep" };
 
 /** Reply of the protocol: `{ value }`, `{ entries }`, `{ deleted }` or `{ error }`. */
@@ -75,6 +76,8 @@ export interface StorageReply {
   value?: Envelope | null;
   /** Result of cas: whether the value was written. */
   ok?: boolean;
+  /** Result of increment. */
+  count?: number;
   /** Result of list. */
   entries?: { key: StorageKey; value: Envelope }[];
   /** Result of sweep: how many expired entries were removed. */
@@ -147,6 +150,17 @@ export class GatehouseStorageObject {
         await s.put(k, req.value);
         await this.#scheduleSweep(req.value);
         return { ok: true };
+      }
+      case "increment": {
+        // Atomic for the same reason as swap: nothing interleaves get and put.
+        const k = joinKey("", req.key);
+        const prev = await s.get(k) as Envelope | undefined;
+        const live = prev !== undefined && (prev.exp === null || prev.exp > Date.now());
+        const next: Envelope = { v: 1, exp: live ? prev!.exp : req.exp, data: 1 };
+        next.data = (live ? Number(prev!.data) || 0 : 0) + 1;
+        await s.put(k, next);
+        await this.#scheduleSweep(next);
+        return { count: next.data as number };
       }
       case "list":
         return { entries: await this.#list(req.prefix, req.limit) };
@@ -279,6 +293,7 @@ export function durableObjectStorage<Id>(
     swap: async (key, value) => (await call({ op: "swap", key, value })).value ?? undefined,
     compareAndSwap: async (key, expected, value) =>
       (await call({ op: "cas", key, expected: expected ?? null, value })).ok === true,
+    increment: async (key, exp) => (await call({ op: "increment", key, exp })).count ?? 0,
     list: async (prefix, opts: ListOptions = {}) =>
       (await call({ op: "list", prefix, limit: opts.limit })).entries ?? [],
   };

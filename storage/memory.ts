@@ -62,6 +62,17 @@ export function memoryStorage(options: MemoryStorageOptions = {}): Storage {
       sweep();
       return Promise.resolve(true);
     },
+    increment(key, exp) {
+      const k = enc(key);
+      const prev = read(map.get(k));
+      const n = (isLive(prev, Date.now()) ? Number(prev!.data) || 0 : 0) + 1;
+      map.set(
+        k,
+        JSON.stringify({ v: 1, exp: isLive(prev, Date.now()) ? prev!.exp : exp, data: n }),
+      );
+      sweep();
+      return Promise.resolve(n);
+    },
     list(prefix: StorageKey, opts: ListOptions = {}) {
       const p = prefix.length ? enc(prefix) + SEP : "";
       const out: StorageEntry[] = [];

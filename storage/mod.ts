@@ -26,9 +26,10 @@
  * | `["refresh", sha256(token)]` | refresh token record, then its tombstone (successor sealed for retries) |
  * | `["consent", nonce]` | single-use marker of an answered consent form (short-lived) |
  * | `["approval", subject, clientId, resource]` | remembered consent (config `consent`) |
- * | `["cimd", sha256(url)]` | cached Client ID Metadata Document |
+ * | `["cimd", sha256(url)]` | cached Client ID Metadata Document, or a remembered failure |
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
  * | `["upstream", …]` | `./identity`: pending upstream sign-ins, logins, refresh locks |
+ * | `["ratelimit", rule, who, window]` | rate-limit counter (see `increment`) |
  *
  * ## Value format
  * Every value is an {@link Envelope}: `{ v: 1, exp, data }` where `v` is the
@@ -114,6 +115,15 @@ export interface Storage {
   ): Promise<boolean>;
   /** List entries whose key starts with the parts of `prefix`, in key order. */
   list(prefix: StorageKey, options?: ListOptions): Promise<StorageEntry[]>;
+  /**
+   * Optional counter for rate limits: add 1 to the counter at `key` and
+   * return the new value. An absent or expired counter starts at 0 and gets
+   * the expiry `exp` (epoch ms). Atomic on strong drivers (N concurrent calls
+   * return 1…N): one operation where the backend has one (Redis `INCR`). A
+   * driver without it is counted with get + `compareAndSwap` retries (exact
+   * on strong drivers; Workers KV undercounts either way).
+   */
+  increment?(key: StorageKey, exp: number): Promise<number>;
 }
 
 /** Wrap `data` in an {@link Envelope} expiring at `exp` (epoch ms) or never. */

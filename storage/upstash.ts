@@ -41,6 +41,10 @@ export interface UpstashRedisLike {
   del(...keys: string[]): Promise<number>;
   /** `EVAL script numkeys key… arg…` (used by `compareAndSwap`). */
   eval(script: string, keys: string[], args: string[]): Promise<unknown>;
+  /** `INCR key` (optional; without it rate-limit counters use compare-and-swap). */
+  incr?(key: string): Promise<number>;
+  /** `PEXPIREAT key ms` (optional, used with `incr`). */
+  pexpireat?(key: string, unixTimeMs: number): Promise<number>;
   /** `MGET key…`. */
   mget(...keys: string[]): Promise<unknown[]>;
   /** `SCAN cursor MATCH pattern COUNT n`; resolves to `[nextCursor, keys]`. */
@@ -132,6 +136,17 @@ export function upstashStorage(
         ]);
         return Number(result) === 1;
       }),
+    ...(redis.incr && redis.pexpireat
+      ? {
+        increment: (key: StorageKey, exp: number) =>
+          wrap("increment", async () => {
+            // INCR is atomic; the first caller of a window sets its expiry.
+            const n = Number(await redis.incr!(full(key)));
+            if (n === 1) await redis.pexpireat!(full(key), Math.max(1, Math.ceil(exp)));
+            return n;
+          }),
+      }
+      : {}),
     list: (listPrefix, opts: ListOptions = {}) =>
       wrap("list", async () => {
         const base = listPrefix.length ? full(listPrefix) + ":" : prefix;

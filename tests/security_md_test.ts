@@ -6,7 +6,7 @@ test("SECURITY.md cites only tests that exist", async () => {
   const md = await Deno.readTextFile(new URL("../SECURITY.md", import.meta.url));
   let cited = 0;
   // A cell fragment: `file_test.ts`: "title", "title"; the next `file` starts a new group.
-  for (const group of md.matchAll(/`([a-z_]+_test\.ts)`: ((?:"[^"]+"(?:, )?)+)/g)) {
+  for (const group of md.matchAll(/`([a-z_/]+_test\.ts)`: ((?:"[^"]+"(?:, )?)+)/g)) {
     const file = await Deno.readTextFile(new URL(`./${group[1]}`, import.meta.url));
     for (const [, title] of group[2].matchAll(/"([^"]+)"/g)) {
       // Titles generated per endpoint are written with `${path}` in the source.

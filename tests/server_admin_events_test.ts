@@ -96,8 +96,12 @@ async function eventTypes(): Promise<string[]> {
 }
 
 test("every event type in src/events.ts is emitted, with subject/clientId/scopes/at", async () => {
-  // No refresh reuse window, so the second use below is reuse rather than a retry.
-  const s = await testServer({ refreshReuseWindow: 0 });
+  // No refresh reuse window, so the second use below is reuse rather than a retry; one
+  // /revoke per client per hour, so a second one is rate_limited.
+  const s = await testServer({
+    refreshReuseWindow: 0,
+    rateLimits: { revoke: { client: { limit: 1, windowSeconds: 3600 } } },
+  });
   // client.registered, authorization.granted, token.issued
   const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
   // token.refreshed, then refresh.reuse_detected + grant.revoked
@@ -122,6 +126,9 @@ test("every event type in src/events.ts is emitted, with subject/clientId/scopes
   // token.revoked
   const u = await tokensFor(s);
   await s.form("/revoke", { token: u.access_token, client_id: u.client_id });
+  // rate_limited (once per window, with the client)
+  const over = await s.form("/revoke", { token: u.access_token, client_id: u.client_id });
+  assert.equal(over.status, 429);
   // client.revoked
   await s.auth.admin.revokeClient(u.client_id);
 
@@ -139,7 +146,7 @@ test("every event type in src/events.ts is emitted, with subject/clientId/scopes
     assert.equal(typeof e.at, "number", e.type);
     assert.ok(Math.abs(e.at - now) < 60_000, `${e.type} at is the server clock`);
     assert.equal(typeof e.clientId, "string", `${e.type} clientId`);
-    if (e.type !== "client.registered" && e.type !== "client.revoked") {
+    if (!["client.registered", "client.revoked", "rate_limited"].includes(e.type)) {
       assert.equal(e.subject, "alice", `${e.type} subject`);
       assert.ok(Array.isArray(e.scopes) && e.scopes.length > 0, `${e.type} scopes`);
       assert.equal(typeof e.grantId === "string" || e.type === "authorization.denied", true);

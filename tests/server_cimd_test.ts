@@ -2,8 +2,10 @@
  * Client ID Metadata Documents (MCP 2025-11-25+). The document host is an
  * https origin on the public internet, which cannot exist here (loopback and
  * private hosts are refused by the SSRF guard on purpose), so these tests
- * inject `fetch`: a stand-in for the remote host, and the only mock in the
- * server tests.
+ * inject `fetch`: a stand-in for the remote host. The stand-in host name does
+ * not resolve here, so it is on the operator allow-list (`outbound.allow`).
+ * The real-socket tests (SSRF, bounded reads, timeouts) are in
+ * tests/cimd_fetch_test.ts.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -28,7 +30,7 @@ function host(
     calls.push(url);
     assert.equal(
       (init as RequestInit | undefined)?.redirect,
-      "error",
+      "manual",
       "redirects are never followed",
     );
     const d = docs[url];
@@ -42,6 +44,8 @@ function host(
   };
   return { fetch: f, calls };
 }
+
+const ALLOW = { allow: ["app.example.org"] };
 
 const goodDoc = {
   client_id: CLIENT_ID,
@@ -76,7 +80,7 @@ test("metadata advertises client_id_metadata_document_supported", async () => {
 
 test("a valid document: consent shows its name and a localhost warning; the flow completes; cached", async () => {
   const h = host({ [CLIENT_ID]: { body: goodDoc, headers: { "cache-control": "max-age=600" } } });
-  const s = await testServer({ fetch: h.fetch });
+  const s = await testServer({ fetch: h.fetch, outbound: ALLOW });
   const { res, verifier } = await authorizePage(s, CLIENT_ID);
   assert.equal(res.status, 200);
   const html = await res.text();
@@ -115,7 +119,10 @@ test("documents that must be refused: shown as an error page, never redirected",
     "JSON array": [goodDoc],
   };
   for (const [name, doc] of Object.entries(cases)) {
-    const s = await testServer({ fetch: host({ [CLIENT_ID]: { body: doc } }).fetch });
+    const s = await testServer({
+      fetch: host({ [CLIENT_ID]: { body: doc } }).fetch,
+      outbound: ALLOW,
+    });
     const { res } = await authorizePage(s, CLIENT_ID);
     assert.equal(res.status, 400, name);
     assert.equal(res.headers.get("location"), null, name);
@@ -125,6 +132,7 @@ test("documents that must be refused: shown as an error page, never redirected",
 
 test("redirect URI not in the document is refused; oversized and failing fetches are refused", async () => {
   const s1 = await testServer({
+    outbound: ALLOW,
     fetch:
       host({ [CLIENT_ID]: { body: { ...goodDoc, redirect_uris: ["https://app.example.org/cb"] } } })
         .fetch,
@@ -134,21 +142,28 @@ test("redirect URI not in the document is refused; oversized and failing fetches
   assert.match(await r1.text(), /redirect URI is not registered/);
 
   const big = { ...goodDoc, padding: "x".repeat(20_000) };
-  const s2 = await testServer({ fetch: host({ [CLIENT_ID]: { body: big } }).fetch });
+  const s2 = await testServer({
+    fetch: host({ [CLIENT_ID]: { body: big } }).fetch,
+    outbound: ALLOW,
+  });
   assert.equal((await authorizePage(s2, CLIENT_ID)).res.status, 400);
 
   const s3 = await testServer({
+    outbound: ALLOW,
     fetch: host({ [CLIENT_ID]: { body: goodDoc, status: 500 } }).fetch,
   });
   assert.equal((await authorizePage(s3, CLIENT_ID)).res.status, 400);
 
-  const s4 = await testServer({ fetch: () => Promise.reject(new TypeError("network down")) });
+  const s4 = await testServer({
+    fetch: () => Promise.reject(new TypeError("network down")),
+    outbound: ALLOW,
+  });
   assert.equal((await authorizePage(s4, CLIENT_ID)).res.status, 400);
 });
 
 test("SSRF guard: loopback, private and IP-literal hosts are never fetched", async () => {
   const h = host({});
-  const s = await testServer({ fetch: h.fetch });
+  const s = await testServer({ fetch: h.fetch, outbound: ALLOW });
   for (
     const id of [
       "https://localhost/client.json",
@@ -169,7 +184,7 @@ test("SSRF guard: loopback, private and IP-literal hosts are never fetched", asy
 
 test("with CIMD disabled, a URL client id is an unknown client and nothing is fetched", async () => {
   const h = host({ [CLIENT_ID]: { body: goodDoc } });
-  const s = await testServer({ fetch: h.fetch, clientIdMetadataDocuments: false });
+  const s = await testServer({ fetch: h.fetch, clientIdMetadataDocuments: false, outbound: ALLOW });
   const { res } = await authorizePage(s, CLIENT_ID);
   assert.equal(res.status, 400);
   await res.body?.cancel();

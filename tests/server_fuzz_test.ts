@@ -106,8 +106,12 @@ async function fixture(storage?: Storage): Promise<Fixture> {
   const s = await testServer({
     storage: journal.driver,
     introspectionClients: [{ clientId: RS_ID, clientSecret: RS_SECRET, resource: RESOURCE }],
-    // Client ID Metadata Documents must never touch the network from a fuzz run.
+    // Client ID Metadata Documents must never touch the network from a fuzz run
+    // (no DNS look-ups either).
     fetch: () => Promise.resolve(new Response("not json", { status: 200 })),
+    outbound: { checkAddresses: false },
+    // The fuzzer hammers every endpoint with one client: rate limits off.
+    rateLimits: false,
     resources: [{ resource: RESOURCE, name: "Notes" }, {
       resource: "https://files.example.com/mcp",
     }],

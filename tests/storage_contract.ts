@@ -10,6 +10,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Envelope, Storage, StorageKey } from "../storage/mod.ts";
 import { envelope, isLive } from "../storage/mod.ts";
+import { createRateLimiter } from "../src/limits/mod.ts";
 
 /**
  * Opens the driver under test. Each call with a different `namespace` must
@@ -36,6 +37,8 @@ export interface ContractOptions {
   onSwapRace?: (race: SwapRace) => void;
   /** Receives how many of the simultaneous compareAndSwaps won (1 on a strong driver). */
   onCasRace?: (race: { total: number; wins: number }) => void;
+  /** Receives the rate-limit counter race (simultaneous hits vs. hits allowed). */
+  onCounterRace?: (race: { total: number; limit: number; allowed: number }) => void;
 }
 
 /** Register the contract tests for one driver under `describe(label)`. */
@@ -290,6 +293,30 @@ export function storageContract(
       } else {
         assert.ok(wins >= 1);
       }
+    });
+
+    test("rate-limit counter: of N simultaneous hits exactly `limit` are allowed (strong drivers)", async () => {
+      const s = await open();
+      const total = Math.min(options.concurrency ?? 200, 100);
+      const limit = 37;
+      const limiter = createRateLimiter(s);
+      const rule = { limit, windowSeconds: 3600 };
+      const results = await Promise.all(
+        Array.from({ length: total }, () => limiter.hit("contract", "203.0.113.9", rule)),
+      );
+      const allowed = results.filter((r) => r.allowed).length;
+      const counts = results.map((r) => r.count).sort((a, b) => a - b);
+      if (s.consistency === "strong") {
+        assert.equal(typeof s.increment, "function", "strong drivers count atomically");
+        assert.equal(allowed, limit);
+        assert.deepEqual(counts, Array.from({ length: total }, (_, i) => i + 1));
+      } else {
+        assert.ok(allowed >= limit, "an eventual driver may only undercount");
+      }
+      for (const r of results) assert.ok(r.retryAfter >= 1 && r.retryAfter <= 3600);
+      // Another caller has its own counter.
+      assert.equal((await limiter.hit("contract", "198.51.100.7", rule)).count, 1);
+      options.onCounterRace?.({ total, limit, allowed });
     });
   });
 }

@@ -30,4 +30,5 @@ const auth = createAuthServer({
 // Loopback only on your machine (the placeholder sign-in above trusts a header); Deno Deploy sets
 // DENO_DEPLOYMENT_ID and chooses the address itself.
 const hostname = Deno.env.has("DENO_DEPLOYMENT_ID") ? undefined : "127.0.0.1";
-Deno.serve({ port: 8787, hostname }, (req) => auth.handle(req));
+// `info` carries the socket address: the client IP for per-IP rate limits.
+Deno.serve({ port: 8787, hostname }, (req, info) => auth.handle(req, info));

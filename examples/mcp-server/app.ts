@@ -31,6 +31,8 @@ export interface DemoOptions {
   keys?: JWK[];
   /** Audit events go here (default: one log line each). */
   onEvent?: (e: AuditEvent) => void;
+  /** Rate limits (default: on, Gatehouse's defaults); `false` turns them off (load tests). */
+  rateLimits?: false;
   /** Sign-in hook (default: the one-click demo sign-in). */
   authenticate?: Parameters<typeof createAuthServer>[0]["authenticate"];
   /**
@@ -52,7 +54,7 @@ export interface DemoOptions {
 export function createDemoApp(
   opts: DemoOptions,
 ): {
-  handler: (req: Request) => Promise<Response>;
+  handler: (req: Request, info?: unknown) => Promise<Response>;
   auth: AuthServer;
   mcpUrl: string;
   gate: McpToolGate;
@@ -81,6 +83,7 @@ export function createDemoApp(
           }`,
         )),
     revocation: { mode: "strict" },
+    rateLimits: opts.rateLimits,
   });
   const gate = createToolGate({
     tools: [...demoTools(opts.storage), ...upstreamTools(opts.upstream)],
@@ -106,9 +109,10 @@ export function createDemoApp(
     // as the Inspector in direct mode).
     cors: { origins: "*" },
   });
-  const handler = async (req: Request): Promise<Response> => {
+  // `info` is Deno.serve's connection info: the client IP for per-IP rate limits.
+  const handler = async (req: Request, info?: unknown): Promise<Response> => {
     const path = new URL(req.url).pathname;
-    if (auth.owns(req)) return auth.handle(req);
+    if (auth.owns(req)) return auth.handle(req, info);
     if (path === "/mcp") return await mcp(req);
     const signIn = await demoSignIn(req);
     if (signIn) return signIn;

@@ -29,7 +29,8 @@ if (!key) {
   await kv.set(["demo", "signing-key"], key);
 }
 
-// GATEHOUSE_RATE_LIMITS=off turns the tool-call limits off (for load tests).
+// GATEHOUSE_RATE_LIMITS=off turns the rate limits (endpoints) and tool-call limits off (for
+// load tests).
 const limitsOff = Deno.env.get("GATEHOUSE_RATE_LIMITS")?.toLowerCase() === "off";
 // Optional: sign in through your OIDC provider (GATEHOUSE_UPSTREAM_ISSUER / _CLIENT_ID /
 // _CLIENT_SECRET); its tokens are grant props, sealed with a key kept like the signing key.
@@ -46,7 +47,7 @@ const { handler, mcpUrl } = createDemoApp({
   keys: [key],
   upstream,
   encryptionKeys: upstream && propsKey ? [propsKey] : undefined,
-  ...(limitsOff ? { toolCallLimits: false } : {}),
+  ...(limitsOff ? { toolCallLimits: false, rateLimits: false } : {}),
 });
 // Loopback only (the demo sign-in has no password): IPv4, and IPv6 where available, so
 // clients that resolve `localhost` to ::1 connect too.

@@ -101,12 +101,20 @@ export async function sendWebResponse(res: ServerResponse, response: Response): 
   }
 }
 
+/** Connection info handed to the handler, in `Deno.serve`'s shape (the client IP for rate limits). */
+export interface NodeConnInfo {
+  /** The socket's peer address. */
+  remoteAddr: { hostname: string | undefined };
+}
+
 /**
  * A `node:http` request listener that runs `handler`. A handler that throws
  * gets a plain 500 (the error is logged); never a stack trace to the client.
+ * The second argument is the socket address (`auth.handle(req, info)` uses it
+ * for per-IP rate limits).
  */
 export function nodeListener(
-  handler: (req: Request) => Response | Promise<Response>,
+  handler: (req: Request, info: NodeConnInfo) => Response | Promise<Response>,
   origin: () => string,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -117,7 +125,9 @@ export function nodeListener(
     (async () => {
       let response: Response;
       try {
-        response = await handler(toWebRequest(req, origin(), aborted.signal));
+        response = await handler(toWebRequest(req, origin(), aborted.signal), {
+          remoteAddr: { hostname: req.socket.remoteAddress },
+        });
       } catch (e) {
         console.error(`[node bridge] handler failed on ${req.url}: ${(e as Error)?.name}`);
         response = new Response("Internal Server Error", { status: 500 });

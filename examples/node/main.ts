@@ -29,9 +29,11 @@ if (!/^\d+$/.test(portText) || port > 65535) {
   process.exit(1);
 }
 
-let app: { handler: (req: Request) => Promise<Response>; origin: string } | undefined;
+let app:
+  | { handler: (req: Request, info?: unknown) => Promise<Response>; origin: string }
+  | undefined;
 const server = createServer(
-  nodeListener((req) => app!.handler(req), () => app!.origin),
+  nodeListener((req, info) => app!.handler(req, info), () => app!.origin),
 );
 server.on("error", (e: NodeJS.ErrnoException) => {
   if (e.code === "EADDRINUSE") {

@@ -37,6 +37,8 @@ const auth = createAuthServer({
     { prefix: "gatehouse:" },
   ),
   keys: JSON.parse(env("GATEHOUSE_SIGNING_KEYS")),
+  // Vercel sets X-Real-IP to the client's address (rate limits are per IP).
+  clientIp: (req) => req.headers.get("x-real-ip") ?? undefined,
   // Replace with your own sign-in (e.g. your session cookie).
   authenticate: (req) =>
     req.headers.get("x-user-id") ?? new Response("sign in first", { status: 401 }),

@@ -38,7 +38,8 @@ type Op =
   | { op: "delete"; key: StorageKey }
   | { op: "swap"; key: StorageKey; value: Envelope }
   | { op: "cas"; key: StorageKey; expected: Envelope | null; value: Envelope }
-  | { op: "list"; prefix: StorageKey; limit?: number };
+  | { op: "list"; prefix: StorageKey; limit?: number }
+  | { op: "increment"; key: StorageKey; exp: number };
 
 function open(env: Env, driver: string, ns: string): Storage {
   switch (driver) {
@@ -69,6 +70,9 @@ async function run(storage: Storage, req: Op): Promise<unknown> {
       return { ok: await storage.compareAndSwap(req.key, req.expected ?? undefined, req.value) };
     case "list":
       return { entries: await storage.list(req.prefix, { limit: req.limit }) };
+    case "increment":
+      if (!storage.increment) throw new Error("driver has no increment");
+      return { count: await storage.increment(req.key, req.exp) };
   }
 }
 

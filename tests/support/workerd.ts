@@ -96,6 +96,11 @@ export async function startWorkerd(): Promise<WorkerdHarness> {
         (await call({ op: "cas", key, expected: expected ?? null, value })).ok === true,
       list: async (prefix: StorageKey, options = {}) =>
         (await call({ op: "list", prefix, limit: options.limit })).entries as StorageEntry[],
+      // Workers KV has no atomic increment (the limiter falls back to get + compareAndSwap).
+      ...(driver === "kv" ? {} : {
+        increment: async (key: StorageKey, exp: number) =>
+          (await call({ op: "increment", key, exp })).count as number,
+      }),
     };
   };
   return { mf, storage, post, dispose: () => mf.dispose() };
