@@ -19,7 +19,11 @@ test("workerd: per-IP limits key on CF-Connecting-IP, counted in the Durable Obj
     script: built.code,
     compatibilityDate: "2026-04-01",
     durableObjects: { GATEHOUSE: "GatehouseStorageObject" },
-    bindings: { ISSUER, GATEHOUSE_JWK: JSON.stringify(await generateSigningKey()) },
+    bindings: {
+      GATEHOUSE_ISSUER: ISSUER,
+      GATEHOUSE_STORAGE: "durable-object",
+      GATEHOUSE_SIGNING_KEYS: JSON.stringify([await generateSigningKey()]),
+    },
   });
   try {
     await mf.ready;
