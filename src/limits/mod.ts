@@ -86,7 +86,11 @@ export function createRateLimiter(
       const n = (live ? Number(prev!.data) || 0 : 0) + 1;
       const next = { v: 1, exp: live ? prev!.exp : exp, data: n };
       if (await storage.compareAndSwap(key, prev, next)) return n;
-      if (attempt >= 50) throw new Error("rate limit counter: too much contention");
+      if (attempt >= 1000) throw new Error("rate limit counter: too much contention");
+      // Jittered back-off once contended, so N callers don't retry in lockstep.
+      if (attempt > 3) {
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** (attempt - 3))));
+      }
     }
   };
   return {
