@@ -44,5 +44,11 @@ export interface Ctx {
    * addresses, no redirects, one deadline. Throws `OutboundError`.
    */
   fetchOutbound(url: string, opts: FetchOutboundOptions): Promise<OutboundResponse>;
+  /**
+   * Per-client rate limit: endpoints that learn the client without a lookup
+   * (a public client's recorded snapshot at /token) call this; a lookup through
+   * `findClient` counts too, once per request. Throws the 429 carrier when over.
+   */
+  clientIdentified?(clientId: string): Promise<void>;
   resource(id: string): Resource | undefined;
 }

@@ -60,7 +60,7 @@ function kvOps(c: Counts): { gets: number; puts: number } {
 
 test("public client: code exchange 4 calls, each refresh 4 (no client read, no grant write)", async () => {
   const storage = counting(memoryStorage());
-  const s = await testServer({ storage });
+  const s = await testServer({ storage, rateLimits: false }); // the token path alone
   const client = await register(s);
   const { code, verifier } = await codeFor(s, client.client_id);
   storage.take();
@@ -101,7 +101,12 @@ test("public client: code exchange 4 calls, each refresh 4 (no client read, no g
 
 test("a refresh that extends the grant (once per refresh lifetime) adds one read and one write", async () => {
   const storage = counting(memoryStorage());
-  const s = await testServer({ storage, refreshTokenTtl: 3600, accessTokenTtl: 900 });
+  const s = await testServer({
+    storage,
+    refreshTokenTtl: 3600,
+    accessTokenTtl: 900,
+    rateLimits: false, // the token path alone
+  });
   let t = await tokensFor(s);
   const steps: [number, Counts][] = [
     [0.9, {}],
@@ -125,7 +130,7 @@ test("a refresh that extends the grant (once per refresh lifetime) adds one read
 
 test("confidential client: the client record is read (its secret is checked)", async () => {
   const storage = counting(memoryStorage());
-  const s = await testServer({ storage });
+  const s = await testServer({ storage, rateLimits: false }); // the token path alone
   const client = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
   const { code, verifier } = await codeFor(s, client.client_id);
   storage.take();

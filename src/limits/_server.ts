@@ -118,16 +118,19 @@ export function serverLimits(
         return (id && await self.byClient(endpoint, id, true, cors)) || ctx;
       }
       let counted = false;
+      const countOnce = async (id: string) => {
+        if (counted) return;
+        counted = true;
+        const refused = await self.byClient(endpoint, id, false, cors);
+        if (refused) throw Object.assign(new Error("rate limited"), { response: refused });
+      };
       return {
         ...ctx,
         findClient: async (id) => {
-          if (!counted) {
-            counted = true;
-            const refused = await self.byClient(endpoint, id, false, cors);
-            if (refused) throw Object.assign(new Error("rate limited"), { response: refused });
-          }
+          await countOnce(id);
           return ctx.findClient(id);
         },
+        clientIdentified: countOnce,
       };
     },
     async byIp(endpoint, req, info, html, cors, hookFailed) {

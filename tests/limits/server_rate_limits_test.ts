@@ -7,7 +7,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DEFAULT_LIMITS, headerClientIp } from "../../src/limits/mod.ts";
-import { authorizeQuery, pkce, REDIRECT, register, RESOURCE, testServer } from "../support/flow.ts";
+import {
+  authorizeQuery,
+  pkce,
+  REDIRECT,
+  refreshWith,
+  register,
+  RESOURCE,
+  testServer,
+  tokensFor,
+} from "../support/flow.ts";
 import type { TestServer } from "../support/flow.ts";
 
 const ISSUER = "https://as.example.com";
@@ -249,4 +258,52 @@ test("a driver without increment is counted with compareAndSwap: still exact", a
     results.map((r) => r.count).sort((a, b) => a - b),
     Array.from({ length: 80 }, (_, i) => i + 1),
   );
+});
+
+test("per client on /token also counts public clients the endpoint knows without a lookup (refresh)", async () => {
+  // A public client's refresh is answered from the token's recorded client snapshot
+  // (no client read); the limit still applies to it.
+  const s = await limitedServer({
+    rateLimits: { token: { client: { limit: 3, windowSeconds: 60 } } },
+  });
+  let t = await tokensFor(s); // 1 hit: the code exchange
+  for (let i = 0; i < 2; i++) {
+    const r = await refreshWith(s, t.refresh_token, t.client_id);
+    assert.equal(r.status, 200);
+    t = { ...t, ...(await r.json()) };
+  }
+  const over = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(over.status, 429);
+  assert.equal((await over.json()).error, "temporarily_unavailable");
+});
+
+test("cost: one atomic increment per rule that applies (a refresh with an IP: 2 extra calls)", async () => {
+  const { memoryStorage } = await import("../../storage/memory.ts");
+  const inner = memoryStorage();
+  const increments: string[] = [];
+  const storage = {
+    ...inner,
+    increment: (key: readonly string[], exp: number) => {
+      increments.push(key.slice(0, 2).join(" "));
+      return inner.increment!(key, exp);
+    },
+  };
+  const s = await limitedServer({ storage });
+  const t = await tokensFor(s);
+  increments.length = 0;
+  const res = await s.auth.handle(
+    new Request(ISSUER + "/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: t.refresh_token,
+        client_id: t.client_id,
+      }).toString(),
+    }),
+    from("198.51.100.20"),
+  );
+  assert.equal(res.status, 200);
+  await res.body?.cancel();
+  assert.deepEqual(increments, ["ratelimit token:ip", "ratelimit token:client"]);
 });
