@@ -227,8 +227,10 @@ export async function registerClient(
   }
   if (secret) record.client_secret_hash = await sha256(secret);
   // Never used → gone after unusedTtl seconds; the first grant makes it permanent.
-  const exp = opts.unusedTtl ? nowMs + opts.unusedTtl * 1000 : null;
-  if (exp !== null) record.unused_until = Math.floor(exp / 1000);
+  // The stored expiry is exactly unused_until (whole seconds), so the first grant can
+  // compare-and-swap the record without reading it again.
+  const exp = opts.unusedTtl ? Math.floor(nowMs / 1000 + opts.unusedTtl) * 1000 : null;
+  if (exp !== null) record.unused_until = exp / 1000;
   await store.put(["client", record.client_id], record, exp);
   return { record, secret };
 }

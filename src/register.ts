@@ -12,6 +12,7 @@ import { publicClient, registerClient } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { RegistrationPolicy } from "./config.ts";
 import type { Ctx } from "./_context.ts";
+import { SCHEMA_VERSION } from "../storage/mod.ts";
 
 /**
  * Registration options (the object form of `registration`). Numbers are the
@@ -229,8 +230,21 @@ export async function registerEndpoint(ctx: Ctx, req: Request): Promise<Response
  */
 export async function markClientUsed(ctx: Ctx, client: ClientRecord): Promise<void> {
   if (client.source !== "dcr" || client.unused_until === undefined) return;
-  const current = await ctx.store.get<ClientRecord>(["client", client.client_id]);
-  if (!current || current.unused_until === undefined) return;
-  const { unused_until: _u, ...kept } = current;
-  await ctx.store.put(["client", client.client_id], kept, null);
+  const key = ["client", client.client_id];
+  const permanent = (c: ClientRecord): ClientRecord => {
+    const { unused_until: _u, ...kept } = c;
+    return kept;
+  };
+  // One compare-and-swap against the record as it was read for this request (its stored
+  // form is known exactly): never resurrects a client deleted meanwhile, never
+  // overwrites a changed one. Only on a mismatch, read and retry.
+  const stored = { v: SCHEMA_VERSION, exp: client.unused_until * 1000, data: client };
+  if (await ctx.store.compareAndSwap(key, stored, permanent(client), null)) return;
+  await ctx.store.update<ClientRecord>(
+    key,
+    (current) =>
+      current && current.unused_until !== undefined
+        ? { data: permanent(current), exp: null }
+        : undefined,
+  );
 }

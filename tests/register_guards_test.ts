@@ -5,7 +5,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { authorize, pkce, REDIRECT, register, testServer } from "./support/flow.ts";
+import {
+  authorize,
+  authorizeQuery,
+  consentFields,
+  pkce,
+  REDIRECT,
+  register,
+  RESOURCE,
+  testServer,
+} from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
 import { REGISTRATION_DEFAULTS } from "../src/register.ts";
 
@@ -154,4 +163,48 @@ test("software statement (RFC 7591 §2.3): required, verified by the hook, its c
   assert.equal(body.client_name, "Vendor App");
   assert.equal(body.software_id, "vendor-1");
   assert.equal(body.software_statement, undefined);
+});
+
+test("the first grant makes a client permanent with one compare-and-swap; a client deleted meanwhile stays deleted", async () => {
+  const { memoryStorage } = await import("../storage/memory.ts");
+  const inner = memoryStorage();
+  const clientCas: boolean[] = [];
+  const storage = {
+    ...inner,
+    compareAndSwap: async (
+      k: readonly string[],
+      e: Parameters<typeof inner.compareAndSwap>[1],
+      v: Parameters<typeof inner.compareAndSwap>[2],
+    ) => {
+      const ok = await inner.compareAndSwap(k, e, v);
+      if (k[0] === "client") clientCas.push(ok);
+      return ok;
+    },
+  };
+  const s = await testServer({ storage });
+  const c = await register(s);
+  const { challenge } = await pkce();
+  await authorize(s, c.client_id, { challenge });
+  assert.deepEqual(clientCas, [true], "one compare-and-swap, no re-read");
+  s.advance(25 * 3600 * 1000);
+  assert.ok(await s.auth.admin.getClient(c.client_id), "permanent after its first grant");
+
+  // Deleted between the consent page and the approval: not resurrected by the approval.
+  const d = await register(s);
+  const { challenge: ch2 } = await pkce();
+  const res = await s.call(authorizeQuery({
+    response_type: "code",
+    client_id: d.client_id,
+    redirect_uri: REDIRECT,
+    code_challenge: ch2,
+    code_challenge_method: "S256",
+    resource: RESOURCE,
+    state: "x",
+  }));
+  assert.equal(res.status, 200);
+  const fields = consentFields(await res.text());
+  await inner.delete(["client", d.client_id]);
+  const approve = await s.form("/authorize", { ...fields, decision: "approve" });
+  await approve.body?.cancel();
+  assert.equal(await s.auth.admin.getClient(d.client_id), undefined);
 });

@@ -80,6 +80,7 @@ test("showing the consent page writes nothing; the form carries the sealed state
   let user = "alice";
   const s = await testServer({
     storage,
+    rateLimits: false, // storage calls are counted: no rate-limit counters
     authenticate: () => ({ subject: user, props: { upstreamToken: "up-secret-123" } }) as never,
   });
   const c = await register(s);
@@ -291,6 +292,8 @@ test("remembered consent is never used for a metadata-document client with only 
   const id = "https://app.example.org/loopback-client.json";
   const s = await testServer({
     consent: { rememberFor: 3600 },
+    // The stand-in document host does not resolve here: allow-listed (no DNS check).
+    outbound: { allow: ["app.example.org"] },
     fetch: cimdFetch({
       client_id: id,
       client_name: "Loopback App",
@@ -307,6 +310,8 @@ test("a metadata-document client with an https redirect is remembered", async ()
   const id = "https://app.example.org/web-client.json";
   const s = await testServer({
     consent: { rememberFor: 3600 },
+    // The stand-in document host does not resolve here: allow-listed (no DNS check).
+    outbound: { allow: ["app.example.org"] },
     fetch: cimdFetch({
       client_id: id,
       client_name: "Web App",
