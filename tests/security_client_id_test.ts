@@ -8,6 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { authorizeQuery, consentFields, pkce, REDIRECT, testServer } from "./support/flow.ts";
 
+// The stand-in host does not resolve here: allow-listed, so only the URL rules are tested.
+const ALLOW = { allow: ["app.example.org"] };
+
 test("a metadata-document client id that is not in the URL parser's own form is never fetched", async () => {
   const fetched: string[] = [];
   const serve = (id: string): typeof fetch => (input) => {
@@ -41,7 +44,7 @@ test("a metadata-document client id that is not in the URL parser's own form is 
     ]
   ) {
     fetched.length = 0;
-    const s = await testServer({ fetch: serve(id) });
+    const s = await testServer({ fetch: serve(id), outbound: ALLOW });
     const res = await s.call(query(id));
     assert.equal(res.status, 400, JSON.stringify(id));
     assert.match(await res.text(), /Unknown client/);
@@ -50,7 +53,7 @@ test("a metadata-document client id that is not in the URL parser's own form is 
   }
   // The canonical form still works.
   const good = "https://app.example.org/c";
-  const s = await testServer({ fetch: serve(good) });
+  const s = await testServer({ fetch: serve(good), outbound: ALLOW });
   const res = await s.call(query(good));
   assert.equal(res.status, 200);
   assert.ok(consentFields(await res.text()).consent_id);
