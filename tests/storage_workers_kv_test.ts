@@ -37,13 +37,18 @@ storageContract("workers-kv in workerd", (ns) => workerd.storage("kv", ns), {
 });
 
 describe("workers-kv driver specifics", () => {
-  test("swap is not atomic: concurrent swaps in workerd see the original more than once", () => {
+  test("swap is not atomic: 200 concurrent swaps in workerd return fewer than 200 distinct previous values", () => {
     // Recorded by the contract's concurrency test above (it runs first). On
     // Miniflare's local KV (4 runs here) 16 of 200 swaps saw the original and
     // only 13–14 distinct previous values came back: get-then-put interleaves.
+    // An atomic swap would hand each of the 200 callers a different previous value; how many saw
+    // the original itself varies with load (1 in one loaded run), so only the count of distinct
+    // previous values is asserted.
     assert.ok(race, "the contract's concurrency test must have run");
-    assert.ok(race.sawOriginal > 1, `expected a race, observed ${JSON.stringify(race)}`);
-    assert.ok(race.distinctPrevious < race.total);
+    assert.ok(
+      race.distinctPrevious < race.total,
+      `expected a race, observed ${JSON.stringify(race)}`,
+    );
   });
 
   test("expirationTtl is clamped up to KV's 60 s minimum (which the real binding enforces)", async () => {
