@@ -3,7 +3,7 @@ import type { ResolvedConfig, Resource } from "./config.ts";
 import type { Store } from "./_store.ts";
 import type { KeySet } from "./keys.ts";
 import type { AuditEvent } from "./events.ts";
-import type { ClientRecord } from "./clients.ts";
+import type { ClientLookup, ClientRecord } from "./clients.ts";
 import type { GrantRecord } from "./grants.ts";
 import type { GrantProps } from "./props.ts";
 import type { FetchOutboundOptions, OutboundResponse } from "./_outbound.ts";
@@ -50,5 +50,7 @@ export interface Ctx {
    * `findClient` counts too, once per request. Throws the 429 carrier when over.
    */
   clientIdentified?(clientId: string): Promise<void>;
+  /** The client, or the rule it broke (safe to show). */
+  resolveClient(id: string): Promise<ClientLookup>;
   resource(id: string): Resource | undefined;
 }

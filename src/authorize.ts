@@ -113,10 +113,11 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   }
   const clientId = p.get("client_id");
   if (!clientId) return errorPage(400, "Invalid authorization request", "client_id is missing.");
-  const client = await ctx.findClient(clientId);
-  if (!client) {
-    return errorPage(400, "Unknown client", "This application is not registered with this server.");
+  const found = await ctx.resolveClient(clientId);
+  if (!found.client) {
+    return errorPage(400, "Unknown client", `This application was refused: ${found.problem}.`);
   }
+  const client = found.client;
   let redirectUri = p.get("redirect_uri");
   const redirectUriSent = redirectUri !== undefined;
   if (redirectUri === undefined) {
@@ -159,6 +160,15 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   if (!client.response_types.includes("code")) {
     return fail("unauthorized_client", "client may not use response_type code");
   }
+  // Where the code goes and which parameters count are exact (README "Tolerance decisions").
+  const responseMode = p.get("response_mode");
+  if (responseMode !== undefined && responseMode !== "query") {
+    return fail("invalid_request", 'response_mode: only "query" is supported');
+  }
+  if (p.has("request")) return fail("request_not_supported", "request objects are not supported");
+  if (p.has("request_uri")) {
+    return fail("request_uri_not_supported", "request_uri (PAR/JAR) is not supported");
+  }
   const challenge = p.get("code_challenge");
   const method = p.get("code_challenge_method");
   if (!challenge) return fail("invalid_request", "PKCE code_challenge is required");
@@ -182,7 +192,11 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
   // register with their first challenge's scope and later step up without registering again;
   // the user's consent is the gate.
   const allowed = res.scopes;
-  const requested = p.get("scope")?.split(" ").filter(Boolean);
+  // `offline_access` that is not a configured scope is ignored (MCP 2026-07-28 leaves it to
+  // the server; refresh tokens are issued to every client registered for refresh_token).
+  const requested = p.get("scope")?.split(" ").filter((s) =>
+    s && (s !== "offline_access" || allowed.includes(s))
+  );
   let scopes: string[];
   if (requested && requested.length) {
     const bad = requested.find((s) => !allowed.includes(s));

@@ -7,8 +7,10 @@
  * @module
  */
 import { sha256 } from "./_crypto.ts";
-import { validateMetadata } from "./clients.ts";
-import type { ClientRecord } from "./clients.ts";
+import { cimdRecord } from "./clients.ts";
+import type { ClientLookup, ClientRecord } from "./clients.ts";
+import { validateMetadata } from "./client_metadata.ts";
+import { OAuthError } from "./errors.ts";
 import { fetchOutbound, OutboundError } from "./_outbound.ts";
 import type { OutboundConfig } from "./_outbound.ts";
 import type { Store } from "./_store.ts";
@@ -74,19 +76,27 @@ export interface LoadCimdOptions {
 /**
  * Fetch and validate a Client ID Metadata Document, with the caching its
  * Cache-Control allows (bounded 1 min … 1 day). A refused URL or document is
- * remembered for {@link CIMD_FAILURE_TTL_MS}. Returns undefined for any
- * refusal: callers answer `invalid_client` (API) or an error page (browser),
- * never a 5xx.
+ * remembered for {@link CIMD_FAILURE_TTL_MS}. The document's metadata goes
+ * through the same rules as a registration (`validateMetadata`, source
+ * "cimd": default method `none`, shared secrets refused, `private_key_jwt`
+ * with `jwks`/`jwks_uri` accepted). Returns the client, or the rule broken
+ * (safe to show): callers answer `invalid_client` (API) or an error page
+ * (browser), never a 5xx.
  */
 export async function loadCimdClient(
   store: Store,
   clientId: string,
   opts: LoadCimdOptions,
-): Promise<ClientRecord | undefined> {
-  if (clientIdUrlProblem(clientId)) return undefined;
+): Promise<ClientLookup> {
+  const urlProblem = clientIdUrlProblem(clientId);
+  if (urlProblem) return { problem: `the client id URL ${urlProblem}` };
   const cacheKey = ["cimd", await sha256(clientId)];
   const cached = await store.get<ClientRecord | Failure>(cacheKey);
-  if (cached) return "failed" in cached ? undefined : cached;
+  if (cached) {
+    return "failed" in cached
+      ? { problem: `the client metadata document was refused: ${cached.failed}` }
+      : { client: cached };
+  }
   let reason: string;
   let record: ClientRecord | undefined;
   let ttlMs = CIMD_FAILURE_TTL_MS;
@@ -98,60 +108,51 @@ export async function loadCimdClient(
       accept: "application/json",
       contentTypes: ["application/json"],
     });
-    record = toRecord(clientId, res.body, opts);
+    const made = toRecord(clientId, res.body, opts);
+    record = made.client;
+    reason = made.problem ?? "";
     const cc = res.headers.get("cache-control") ?? "";
     const maxAge = /max-age=(\d+)/.exec(cc)?.[1];
     const ttl = /no-store|no-cache/.test(cc)
       ? 60
       : Math.min(86400, Math.max(60, Number(maxAge ?? 3600)));
     ttlMs = ttl * 1000;
-    reason = record ? "" : "invalid document";
   } catch (e) {
     reason = e instanceof OutboundError ? `${e.reason}: ${e.message}` : "invalid document";
   }
   if (record) {
     await store.put(cacheKey, record, opts.now + ttlMs);
-    return record;
+    return { client: record };
   }
   await store.put(cacheKey, { failed: reason } satisfies Failure, opts.now + ttlMs);
   opts.onFailure?.(clientId, reason);
-  return undefined;
+  return { problem: `the client metadata document was refused: ${reason}` };
 }
 
 function toRecord(
   clientId: string,
   bytes: Uint8Array,
   opts: LoadCimdOptions,
-): ClientRecord | undefined {
+): { client?: ClientRecord; problem?: string } {
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
-    return undefined;
+    return { problem: "it is not valid JSON" };
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return undefined;
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) {
+    return { problem: "it is not a JSON object" };
+  }
   // The document names itself exactly; no shared secret can exist for it.
-  if (doc.client_id !== clientId) return undefined;
-  if ("client_secret" in doc || "client_secret_expires_at" in doc) return undefined;
-  if (typeof doc.client_name !== "string") return undefined;
-  let m;
-  try {
-    m = validateMetadata({ token_endpoint_auth_method: "none", ...doc }, opts.scopes);
-  } catch {
-    return undefined;
+  if (doc.client_id !== clientId) return { problem: "its client_id is not exactly its URL" };
+  if (typeof doc.client_name !== "string" || !doc.client_name.trim()) {
+    return { problem: "it has no client_name" };
   }
-  if (m.token_endpoint_auth_method !== "none") return undefined;
-  return {
-    client_id: clientId,
-    token_endpoint_auth_method: "none",
-    redirect_uris: m.redirect_uris,
-    grant_types: m.grant_types,
-    response_types: m.response_types,
-    client_name: m.client_name,
-    client_uri: m.client_uri,
-    logo_uri: m.logo_uri,
-    scope: m.scope,
-    client_id_issued_at: Math.floor(opts.now / 1000),
-    source: "cimd",
-  };
+  try {
+    const m = validateMetadata(doc, { scopes: opts.scopes, source: "cimd" });
+    return { client: cimdRecord(m, clientId, opts.now) };
+  } catch (e) {
+    if (!(e instanceof OAuthError)) throw e;
+    return { problem: e.message };
+  }
 }

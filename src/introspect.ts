@@ -54,7 +54,7 @@ function clientOf(f: Found): string {
 /** POST /revoke (RFC 7009 §2). Revoking either token revokes the whole grant. */
 export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> {
   const form = await readForm(req);
-  const client = await authenticateClient(req, form, (id) => ctx.findClient(id));
+  const client = await authenticateClient(ctx, req, form);
   const token = form.get("token");
   if (!token) throw new OAuthError("invalid_request", "token is required");
   const found = await lookupToken(ctx, token);
@@ -110,7 +110,7 @@ async function introspectionCaller(
       // fall through to registered-client authentication
     }
   }
-  const client: ClientRecord = await authenticateClient(req, form, (id) => ctx.findClient(id));
+  const client: ClientRecord = await authenticateClient(ctx, req, form);
   if (client.token_endpoint_auth_method === "none") {
     throw new OAuthError("invalid_client", "introspection requires a confidential client");
   }

@@ -7,11 +7,13 @@
 import type { Ctx } from "./_context.ts";
 import type { Resource } from "./config.ts";
 import { resourceMetadataUrlFor } from "./verifier.ts";
+import { ASSERTION_ALGS } from "./client_metadata.ts";
 
 /** RFC 8414 §2 metadata for this server. */
 export function authorizationServerMetadata(ctx: Ctx): Record<string, unknown> {
   const e = ctx.endpoints;
-  const authMethods = ["client_secret_basic", "client_secret_post", "none"];
+  const authMethods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+  const assertionAlgs = [...ASSERTION_ALGS];
   const md: Record<string, unknown> = {
     issuer: ctx.config.issuer,
     authorization_endpoint: e.authorization,
@@ -25,7 +27,15 @@ export function authorizationServerMetadata(ctx: Ctx): Record<string, unknown> {
     grant_types_supported: ["authorization_code", "refresh_token"],
     token_endpoint_auth_methods_supported: authMethods,
     revocation_endpoint_auth_methods_supported: authMethods,
-    introspection_endpoint_auth_methods_supported: ["client_secret_basic", "client_secret_post"],
+    introspection_endpoint_auth_methods_supported: [
+      "client_secret_basic",
+      "client_secret_post",
+      "private_key_jwt",
+    ],
+    // RFC 8414 §2: required when private_key_jwt is listed.
+    token_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    revocation_endpoint_auth_signing_alg_values_supported: assertionAlgs,
+    introspection_endpoint_auth_signing_alg_values_supported: assertionAlgs,
     code_challenge_methods_supported: ["S256"],
     authorization_response_iss_parameter_supported: true,
     client_id_metadata_document_supported: ctx.config.clientIdMetadataDocuments !== false,

@@ -14,7 +14,7 @@ import { memoryStorage } from "../storage/memory.ts";
 import { loadKeys } from "./keys.ts";
 import type { KeySet } from "./keys.ts";
 import { createEventSink } from "./events.ts";
-import { findClient, publicClient } from "./clients.ts";
+import { publicClient, resolveClient } from "./clients.ts";
 import { loadCimdClient } from "./client_metadata_document.ts";
 import { fetchOutbound } from "./_outbound.ts";
 import { registerEndpoint } from "./register.ts";
@@ -155,6 +155,18 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   const extras = propsSupport(cfg, store, base, warn);
   let keysPromise: Promise<KeySet> | undefined;
   const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
+  const lookupClient = (id: string) =>
+    resolveClient(store, id, {
+      loadCimd: cfg.clientIdMetadataDocuments === false ? undefined : (url) =>
+        loadCimdClient(store, url, {
+          fetch: cfg.fetch,
+          outbound: cfg.outbound,
+          scopes: cfg.scopes,
+          now: cfg.now(),
+          onFailure: (u, why) =>
+            warn(`[gatehouse] client metadata document ${JSON.stringify(u)} refused: ${why}`),
+        }),
+    });
   let ctxPromise: Promise<Ctx> | undefined;
   const context = () =>
     ctxPromise ??= keys().then((k): Ctx => ({
@@ -166,20 +178,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       endpoint: "",
       hookFailed: (hook, error) => events.hookFailed(hook, "", error),
       revoke: revokeAndReport,
-      findClient: (id) =>
-        findClient(store, id, {
-          loadCimd: cfg.clientIdMetadataDocuments === false
-            ? undefined
-            : (url) =>
-              loadCimdClient(store, url, {
-                fetch: cfg.fetch,
-                outbound: cfg.outbound,
-                scopes: cfg.scopes,
-                now: cfg.now(),
-                onFailure: (u, why) =>
-                  warn(`[gatehouse] client metadata document ${JSON.stringify(u)} refused: ${why}`),
-              }),
-        }),
+      findClient: async (id) => (await lookupClient(id)).client,
+      resolveClient: lookupClient,
       fetchOutbound: (url, o) =>
         fetchOutbound(url, { fetch: cfg.fetch, config: cfg.outbound, ...o }),
       resource: resourceOf,

@@ -28,7 +28,7 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
   }
   const presented = await readPresented(ctx, grantType, form);
   const recorded = recordedPublicClient(req, form, presented?.read?.data);
-  const client = recorded ?? await authenticateClient(req, form, (id) => ctx.findClient(id));
+  const client = recorded ?? await authenticateClient(ctx, req, form);
   await ctx.clientIdentified?.(client.client_id);
   if (!client.grant_types.includes(grantType)) {
     throw new OAuthError("unauthorized_client", `client is not registered for ${grantType}`);

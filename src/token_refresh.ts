@@ -95,7 +95,10 @@ function narrow(
   grant: GrantRecord,
   form: Map<string, string>,
 ): { scopes: string[]; resource: string } {
-  const requested = form.get("scope")?.split(" ").filter(Boolean);
+  // Unconfigured `offline_access` is ignored here too (as at /authorize).
+  const requested = form.get("scope")?.split(" ").filter((s) =>
+    s && (s !== "offline_access" || grant.scopes.includes(s))
+  );
   let scopes = grant.scopes;
   if (requested && requested.length) {
     const wider = requested.find((s) => !grant.scopes.includes(s));

@@ -30,6 +30,8 @@
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
  * | `["upstream", …]` | `./identity`: pending upstream sign-ins, logins, refresh locks |
  * | `["ratelimit", rule, who, window]` | rate-limit counter (see `increment`) |
+ * | `["jwks", sha256(jwks_uri)]` | cached `private_key_jwt` key set of a client |
+ * | `["jti", sha256(client_id + jti)]` | used client-assertion id, until the assertion expires |
  *
  * ## Value format
  * Every value is an {@link Envelope}: `{ v: 1, exp, data }` where `v` is the

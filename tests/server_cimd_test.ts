@@ -108,17 +108,30 @@ test("a valid document: consent shows its name and a localhost warning; the flow
   assert.equal(h.calls.length, 2, "refetched after max-age");
 });
 
-test("documents that must be refused: shown as an error page, never redirected", async () => {
-  const cases: Record<string, unknown> = {
-    "client_id mismatch": { ...goodDoc, client_id: "https://evil.example.org/client.json" },
-    "no client_name": { ...goodDoc, client_name: undefined },
-    "no redirect_uris": { ...goodDoc, redirect_uris: [] },
-    "javascript: redirect": { ...goodDoc, redirect_uris: ["javascript:alert(1)"] },
-    "secret-based auth": { ...goodDoc, token_endpoint_auth_method: "client_secret_basic" },
-    "not JSON": "<html>",
-    "JSON array": [goodDoc],
+test("documents that must be refused: an error page naming the rule, never redirected", async () => {
+  const cases: Record<string, [unknown, RegExp]> = {
+    "client_id mismatch": [
+      { ...goodDoc, client_id: "https://evil.example.org/client.json" },
+      /client_id is not exactly its URL/,
+    ],
+    "no client_name": [{ ...goodDoc, client_name: undefined }, /has no client_name/],
+    "no redirect_uris": [{ ...goodDoc, redirect_uris: [] }, /redirect_uris must list/],
+    "javascript: redirect": [
+      { ...goodDoc, redirect_uris: ["javascript:alert(1)"] },
+      /forbidden scheme \(javascript:\)/,
+    ],
+    "secret-based auth": [
+      { ...goodDoc, token_endpoint_auth_method: "client_secret_basic" },
+      /cannot use client_secret_basic: no shared secret/,
+    ],
+    "nothing supported": [
+      { ...goodDoc, grant_types: ["client_credentials"] },
+      /authorization_code is required/,
+    ],
+    "not JSON": ["<html>", /is not valid JSON/],
+    "JSON array": [[goodDoc], /is not a JSON object/],
   };
-  for (const [name, doc] of Object.entries(cases)) {
+  for (const [name, [doc, rule]] of Object.entries(cases)) {
     const s = await testServer({
       fetch: host({ [CLIENT_ID]: { body: doc } }).fetch,
       outbound: ALLOW,
@@ -126,7 +139,9 @@ test("documents that must be refused: shown as an error page, never redirected",
     const { res } = await authorizePage(s, CLIENT_ID);
     assert.equal(res.status, 400, name);
     assert.equal(res.headers.get("location"), null, name);
-    assert.match(await res.text(), /Unknown client/, name);
+    const html = await res.text();
+    assert.match(html, /Unknown client/, name);
+    assert.match(html, rule, name);
   }
 });
 

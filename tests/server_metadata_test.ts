@@ -52,7 +52,7 @@ test("RFC 8414 document at /.well-known/oauth-authorization-server and openid-co
     assert.equal(md.revocation_endpoint, ISSUER + "/revoke");
     assert.equal(md.introspection_endpoint, ISSUER + "/introspect");
     assert.equal(md.jwks_uri, ISSUER + "/jwks");
-    assert.ok(!md.token_endpoint_auth_methods_supported.includes("private_key_jwt"));
+    assert.ok(md.token_endpoint_auth_methods_supported.includes("private_key_jwt"));
   }
 });
 
