@@ -24,7 +24,7 @@ import type { JwtAlgorithm, ParsedJws, PublicJwk } from "./_jwt.ts";
 import { OAuthError } from "./errors.ts";
 import { sha256 } from "./_crypto.ts";
 import { ASSERTION_ALGS } from "./client_metadata.ts";
-import { cacheSeconds, fetchClientJson } from "./clients.ts";
+import { cacheSeconds } from "./clients.ts";
 import type { ClientLookup, ClientRecord } from "./clients.ts";
 import type { Ctx } from "./_context.ts";
 
@@ -58,20 +58,28 @@ async function keySet(ctx: Ctx, client: ClientRecord, refetch: boolean): Promise
   const cached = await ctx.store.get<CachedJwks>(key);
   // A kid we do not know triggers one refetch, at most once a minute (key rotation).
   if (cached && !(refetch && now - cached.fetchedAt > JWKS_CACHE_MIN * 1000)) return cached.jwks;
-  const fetched = await fetchClientJson(
-    client.jwks_uri,
-    ctx.config.fetch ?? fetch,
-    JWKS_MAX_BYTES,
-  );
-  if (fetched.problem !== undefined) {
+  let jwks: JwkKeys;
+  let cacheControl: string;
+  try {
+    // The same SSRF-safe bounded fetch as metadata documents (src/_outbound.ts).
+    const res = await ctx.fetchOutbound(client.jwks_uri, {
+      maxBytes: JWKS_MAX_BYTES,
+      accept: "application/json",
+      contentTypes: ["application/json", "application/jwk-set+json"],
+    });
+    jwks = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(res.body));
+    cacheControl = res.headers.get("cache-control") ?? "";
+  } catch (e) {
     if (cached) return cached.jwks;
-    throw fail(`the client's jwks_uri ${fetched.problem}`);
+    const why = e instanceof Error && e.name === "OutboundError"
+      ? `${(e as Error & { reason: string }).reason}: ${e.message}`
+      : "is not valid JSON";
+    throw fail(`the client's jwks_uri was refused: ${why}`);
   }
-  const jwks = fetched.json as JwkKeys;
   if (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)) {
     throw fail("the client's jwks_uri did not return a JWK Set");
   }
-  const ttl = cacheSeconds(fetched.cacheControl, JWKS_CACHE_MIN, JWKS_CACHE_MAX);
+  const ttl = cacheSeconds(cacheControl, JWKS_CACHE_MIN, JWKS_CACHE_MAX);
   await ctx.store.put(key, { jwks, fetchedAt: now }, now + ttl * 1000);
   return jwks;
 }

@@ -21,6 +21,8 @@ import type { TestServer } from "./support/flow.ts";
 
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const CLIENT_ID = "https://connector.example.net/oauth/metadata.json";
+/** The stand-in host does not resolve here: allow-listed (see src/_outbound.ts). */
+const OUTBOUND = { allow: ["connector.example.net"] };
 
 function postJson(s: TestServer, body: unknown) {
   return s.call("/register", {
@@ -51,7 +53,7 @@ test("metadata document with a jwt-bearer grant type: accepted, grant dropped, f
     response_types: ["code"],
     token_endpoint_auth_method: "none",
   };
-  const s = await testServer({ fetch: docHost(doc) });
+  const s = await testServer({ fetch: docHost(doc), outbound: OUTBOUND });
   const { code, verifier } = await codeFor(s, CLIENT_ID, {
     redirectUri: "https://connector.example.net/oauth/callback",
   });
@@ -289,7 +291,7 @@ test("metadata document: the same tolerance; the consent page shows it and the f
     application_type: "web",
     x_unknown: [1, 2, 3],
   };
-  const s = await testServer({ fetch: docHost(doc) });
+  const s = await testServer({ fetch: docHost(doc), outbound: OUTBOUND });
   const { challenge, verifier } = await pkce();
   const page = await s.call(authorizeQuery({
     response_type: "code",
@@ -349,7 +351,7 @@ test("token_endpoint_auth_methods_supported (RP metadata choices): the first usa
     token_endpoint_auth_method: "client_secret_basic",
     token_endpoint_auth_methods_supported: ["client_secret_basic", "none"],
   };
-  const d = await testServer({ fetch: docHost(doc) });
+  const d = await testServer({ fetch: docHost(doc), outbound: OUTBOUND });
   const { code, verifier } = await codeFor(d, CLIENT_ID);
   const tok = await d.form("/token", {
     grant_type: "authorization_code",

@@ -130,6 +130,10 @@ export function serverLimits(
           await countOnce(id);
           return ctx.findClient(id);
         },
+        resolveClient: async (id) => {
+          await countOnce(id);
+          return ctx.resolveClient(id);
+        },
         clientIdentified: countOnce,
       };
     },

@@ -82,6 +82,8 @@ export async function harness(): Promise<Harness> {
       );
     },
     fetch: hostedFetch,
+    // The stand-in hosts do not resolve here, so they are allow-listed (src/_outbound.ts).
+    outbound: { allow: ["claude.ai", "chatgpt.com", "app.example.org", "inspector.example.org"] },
     onEvent: (e) => void events.push(e),
     quiet: true,
   });
