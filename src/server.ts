@@ -157,15 +157,17 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
   const lookupClient = (id: string) =>
     resolveClient(store, id, {
-      loadCimd: cfg.clientIdMetadataDocuments === false ? undefined : (url) =>
-        loadCimdClient(store, url, {
-          fetch: cfg.fetch,
-          outbound: cfg.outbound,
-          scopes: cfg.scopes,
-          now: cfg.now(),
-          onFailure: (u, why) =>
-            warn(`[gatehouse] client metadata document ${JSON.stringify(u)} refused: ${why}`),
-        }),
+      loadCimd: cfg.clientIdMetadataDocuments === false
+        ? undefined
+        : (url) =>
+          loadCimdClient(store, url, {
+            fetch: cfg.fetch,
+            outbound: cfg.outbound,
+            scopes: cfg.scopes,
+            now: cfg.now(),
+            onFailure: (u, why) =>
+              warn(`[gatehouse] client metadata document ${JSON.stringify(u)} refused: ${why}`),
+          }),
     });
   let ctxPromise: Promise<Ctx> | undefined;
   const context = () =>
