@@ -45,7 +45,7 @@ export type {
   RevocationMode,
 } from "./src/config.ts";
 export type { AuditEvent, AuditEventType } from "./src/events.ts";
-export type { AuthMethod, ClientJwks, ClientRecord } from "./src/clients.ts";
+export type { AuthMethod, ClientJwks, ClientRecord, EffectiveMetadata } from "./src/clients.ts";
 export type { OutboundConfig } from "./src/_outbound.ts";
 export type { GrantRecord } from "./src/grants.ts";
 export type { EncryptionKey } from "./src/props.ts";

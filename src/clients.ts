@@ -15,44 +15,15 @@ export type { AuthMethod, ClientJwks, EffectiveMetadata } from "./client_metadat
 export { redirectUriMatches, redirectUriProblem } from "./redirect_uris.ts";
 export { authenticateClient } from "./client_auth.ts";
 
-/** A client as stored (the secret only as a SHA-256 hash). */
-export interface ClientRecord {
+/**
+ * A client as stored (the secret only as a SHA-256 hash): its effective metadata (what remains
+ * after the rules of `client_metadata.ts`) plus what the server assigns.
+ */
+export interface ClientRecord extends EffectiveMetadata {
   /** The client identifier. */
   client_id: string;
   /** SHA-256 (base64url) of the client secret; absent for public clients. */
   client_secret_hash?: string;
-  /** How the client authenticates at /token. */
-  token_endpoint_auth_method: AuthMethod;
-  /** Registered redirect URIs (exact match; loopback any port). */
-  redirect_uris: string[];
-  /** Grant types (unsupported requested ones dropped). */
-  grant_types: string[];
-  /** Response types. */
-  response_types: string[];
-  /** Display name. */
-  client_name?: string;
-  /** Home page. */
-  client_uri?: string;
-  /** Logo. */
-  logo_uri?: string;
-  /** Terms of service. */
-  tos_uri?: string;
-  /** Privacy policy. */
-  policy_uri?: string;
-  /** Space-separated scopes the client asked for (informational; not a ceiling). */
-  scope?: string;
-  /** Contacts. */
-  contacts?: string[];
-  /** Software identifier. */
-  software_id?: string;
-  /** Software version. */
-  software_version?: string;
-  /** Public keys for `private_key_jwt` (RFC 7523). */
-  jwks?: ClientJwks;
-  /** URL of the public keys for `private_key_jwt` (fetched SSRF-safe, cached). */
-  jwks_uri?: string;
-  /** Algorithm the client's assertions must use, if it pinned one. */
-  token_endpoint_auth_signing_alg?: string;
   /** Epoch seconds of registration. */
   client_id_issued_at: number;
   /** Where the record came from. */
