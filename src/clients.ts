@@ -7,7 +7,7 @@
  */
 import { randomToken, sha256 } from "./_crypto.ts";
 import { validateMetadata } from "./client_metadata.ts";
-import type { AuthMethod, ClientJwks, EffectiveMetadata } from "./client_metadata.ts";
+import type { EffectiveMetadata } from "./client_metadata.ts";
 import type { Store } from "./_store.ts";
 
 export { AUTH_METHODS, validateMetadata } from "./client_metadata.ts";

@@ -11,12 +11,7 @@ import { base64url, UnsecuredJWT } from "jose";
 import { memoryStorage } from "../storage/memory.ts";
 import { codeFor, expectError, ISSUER, REDIRECT, RESOURCE, testServer } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
-import {
-  ASSERTION_TYPE,
-  assertionClient,
-  assertionFields,
-  signAssertion,
-} from "./support/assertion.ts";
+import { assertionClient, assertionFields, signAssertion } from "./support/assertion.ts";
 import type { AssertionClient } from "./support/assertion.ts";
 
 const TOKEN = ISSUER + "/token";
