@@ -15,6 +15,8 @@ import {
   parseCompactJws,
   type PublicJwk,
   SUPPORTED_ALGORITHMS,
+  tryDecodeBase64Url,
+  tryDecodeJsonObject,
   verifySignature,
 } from "./_jwt.ts";
 import { challengeResponse } from "./verifier_challenge.ts";
@@ -229,6 +231,22 @@ interface CacheEntry {
 const MAX_FORM_BYTES = 64 * 1024;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
+const ENCODER = new TextEncoder();
+const NO_HEADER: Record<string, unknown> = Object.freeze({});
+
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+
+function badClaim(description: string): Failure {
+  return new Failure(401, "invalid_token", description);
+}
+
+function isClaimString(value: unknown): boolean {
+  return typeof value === "string" && value !== "";
+}
+
+function isClaimNumber(value: unknown): boolean {
+  return typeof value === "number" && Number.isFinite(value);
+}
 
 class Failure {
   constructor(
@@ -315,6 +333,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { ok: false, error, status: f.status, response };
   };
 
+  const lastResort = (
+    required: readonly string[],
+    description = "token could not be verified",
+  ): VerifyResult => {
+    try {
+      return fail(new Failure(401, "invalid_token", description), required);
+    } catch {
+      return {
+        ok: false,
+        error: "invalid_token",
+        status: 401,
+        response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
+      };
+    }
+  };
+
   const extractToken = async (input: Request | string): Promise<string | Failure | undefined> => {
     if (typeof input === "string") {
       if (input === "") return undefined;
@@ -379,47 +413,46 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return token;
   };
 
+  const audienceMatches = (aud: unknown): boolean => {
+    const auds = Array.isArray(aud) ? aud : [aud];
+    return auds.some((a) =>
+      a === resource || (typeof a === "string" && canonicalResource(a) === resource)
+    );
+  };
+
   const validateClaims = (
     payload: Record<string, unknown>,
     token: string,
     at: number,
   ): VerifiedToken | Failure => {
-    const bad = (d: string) => new Failure(401, "invalid_token", d);
-    for (const name of ["iss", "sub", "client_id", "jti"]) {
-      if (typeof payload[name] !== "string" || payload[name] === "") {
-        return bad(`token is missing the ${name} claim`);
-      }
-    }
-    for (const name of ["exp", "iat"]) {
-      if (typeof payload[name] !== "number" || !Number.isFinite(payload[name])) {
-        return bad(`token is missing the ${name} claim`);
-      }
-    }
-    if (payload.aud === undefined) return bad("token is missing the aud claim");
-    if (payload.iss !== issuer) return bad("token was issued by another issuer");
-    const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (
-      !auds.some((a) =>
-        a === resource || (typeof a === "string" && canonicalResource(a) === resource)
-      )
-    ) {
-      return bad("token audience is not this resource");
+    // Straight-line checks (no closure or array per call): this runs on every fresh token.
+    if (!isClaimString(payload.iss)) return badClaim("token is missing the iss claim");
+    if (!isClaimString(payload.sub)) return badClaim("token is missing the sub claim");
+    if (!isClaimString(payload.client_id)) return badClaim("token is missing the client_id claim");
+    if (!isClaimString(payload.jti)) return badClaim("token is missing the jti claim");
+    if (!isClaimNumber(payload.exp)) return badClaim("token is missing the exp claim");
+    if (!isClaimNumber(payload.iat)) return badClaim("token is missing the iat claim");
+    const aud = payload.aud;
+    if (aud === undefined) return badClaim("token is missing the aud claim");
+    if (payload.iss !== issuer) return badClaim("token was issued by another issuer");
+    if (aud !== resource && !audienceMatches(aud)) {
+      return badClaim("token audience is not this resource");
     }
     const exp = payload.exp as number;
     const iat = payload.iat as number;
-    if (at >= exp * 1000 + toleranceMs) return bad("token expired");
-    if (iat * 1000 > at + toleranceMs) return bad("token issued in the future");
+    if (at >= exp * 1000 + toleranceMs) return badClaim("token expired");
+    if (iat * 1000 > at + toleranceMs) return badClaim("token issued in the future");
     if (payload.nbf !== undefined) {
       if (typeof payload.nbf !== "number" || !Number.isFinite(payload.nbf)) {
-        return bad("malformed nbf claim");
+        return badClaim("malformed nbf claim");
       }
-      if (payload.nbf * 1000 > at + toleranceMs) return bad("token not yet valid");
+      if (payload.nbf * 1000 > at + toleranceMs) return badClaim("token not yet valid");
     }
     if (payload.scope !== undefined && typeof payload.scope !== "string") {
-      return bad("malformed scope claim");
+      return badClaim("malformed scope claim");
     }
     if (payload.gid !== undefined && typeof payload.gid !== "string") {
-      return bad("malformed gid claim");
+      return badClaim("malformed gid claim");
     }
     return {
       token,
@@ -480,6 +513,88 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (!valid) return new Failure(401, "invalid_token", "invalid token signature");
     return validateClaims(jws.payload, token, at);
+  };
+
+  // Fresh-token fast path: a token string, local keys, no introspection and no revocation hop.
+  // One promise (the signature check), no await, the header of the previous token remembered by
+  // its exact text. Anything unusual (a malformed part, an unknown key, a cached token) returns
+  // undefined and the full path re-checks the token from scratch, so errors are unchanged.
+  const fastPathOn = hasLocalKeys && introspection === undefined &&
+    (revocation === undefined || revocation.mode === "stateless");
+  let memoHeader = "";
+  let memoAlg: JwtAlgorithm = "EdDSA";
+  let memoKid: string | undefined;
+  const fastVerify = (
+    token: string,
+    required: readonly string[],
+  ): Promise<VerifyResult> | undefined => {
+    if (token.length > 16384) return undefined;
+    const first = token.indexOf(".");
+    const second = first < 0 ? -1 : token.indexOf(".", first + 1);
+    if (first <= 0 || second < 0 || token.indexOf(".", second + 1) !== -1) return undefined;
+    // Three base64url parts (checked below) and two dots also satisfy B64TOKEN.
+    const headerText = token.slice(0, first);
+    if (headerText !== memoHeader) {
+      const header = tryDecodeJsonObject(headerText);
+      if (
+        header === undefined || typeof header.alg !== "string" ||
+        !(algorithms as string[]).includes(header.alg) || typeof header.typ !== "string" ||
+        !ACCEPTED_TYP.has(header.typ.toLowerCase()) || header.crit !== undefined ||
+        (header.kid !== undefined && typeof header.kid !== "string")
+      ) {
+        return undefined;
+      }
+      memoHeader = headerText;
+      memoAlg = header.alg as JwtAlgorithm;
+      memoKid = header.kid as string | undefined;
+    }
+    if (maxEntries > 0 && cache.has(token)) return undefined;
+    const key = keys.cached(memoKid, memoAlg);
+    if (key === undefined) return undefined;
+    const payload = tryDecodeJsonObject(token.slice(first + 1, second));
+    if (payload === undefined) return undefined;
+    const signature = tryDecodeBase64Url(token.slice(second + 1));
+    if (signature === undefined || signature.length !== 64) return undefined;
+    const at = now();
+    counters.signatureChecks++;
+    return verifySignature(key, {
+      header: NO_HEADER,
+      payload,
+      signature,
+      signingInput: ENCODER.encode(token.slice(0, second)),
+    }).then(
+      (valid) => {
+        try {
+          if (!valid) {
+            return fail(new Failure(401, "invalid_token", "invalid token signature"), required);
+          }
+          const verified = validateClaims(payload, token, at);
+          if (verified instanceof Failure) return fail(verified, required);
+          if (maxEntries > 0) {
+            cache.set(token, {
+              verified,
+              expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
+              introspectedAt: undefined,
+            });
+            if (cache.size > maxEntries) {
+              while (cache.size > maxEntries) {
+                cache.delete(cache.keys().next().value as string);
+              }
+            }
+          }
+          if (required.length > 0 && checkScopes(verified.scopes, required).length > 0) {
+            return fail(
+              new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
+              required,
+            );
+          }
+          return { ok: true, claims: verified };
+        } catch {
+          return lastResort(required);
+        }
+      },
+      () => lastResort(required, "invalid token signature"),
+    );
   };
 
   const introspect = async (
@@ -617,24 +732,20 @@ export function createVerifier(options: VerifierOptions): Verifier {
     resourceMetadataUrl,
     missingScopes: (granted, required) => checkScopes(granted, required),
     stats: () => ({ ...counters, jwksFetches: keys.fetchCount }),
-    async verify(reqOrToken, opts) {
+    verify(reqOrToken, opts) {
       const required = Array.isArray(opts?.scopes)
         ? opts.scopes.filter((s) => typeof s === "string" && s !== "")
-        : [];
-      try {
-        return await run(reqOrToken, required);
-      } catch {
+        : NO_SCOPES;
+      if (fastPathOn && typeof reqOrToken === "string") {
+        let fast: Promise<VerifyResult> | undefined;
         try {
-          return fail(new Failure(401, "invalid_token", "token could not be verified"), required);
+          fast = fastVerify(reqOrToken, required);
         } catch {
-          return {
-            ok: false,
-            error: "invalid_token",
-            status: 401,
-            response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
-          };
+          fast = undefined;
         }
+        if (fast !== undefined) return fast;
       }
+      return run(reqOrToken, required).catch(() => lastResort(required));
     },
   };
 }
