@@ -145,21 +145,101 @@ export function tryDecodeJsonObject(part: string): Record<string, unknown> | und
     : undefined;
 }
 
-/** Decodes a base64url segment, or undefined when {@linkcode decodeBase64Url} would throw. */
-export function tryDecodeBase64Url(part: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!B64URL.test(part) || part.length % 4 === 1) return undefined;
+/** base64url alphabet → 6-bit value; -1 elsewhere (index by char code & 127, checked ≤ 127). */
+const B64URL_VALUE = new Int16Array(128).fill(-1);
+for (let i = 0; i < 64; i++) {
+  B64URL_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".charCodeAt(i)] =
+    i;
+}
+
+/**
+ * Decodes `text[from, to)` (unpadded base64url) into `out` from index 0; returns the byte count,
+ * or -1 on any character outside the alphabet, a length ≡ 1 (mod 4) or non-zero trailing bits
+ * (a non-canonical encoding, refused where the strict decoder might accept it). Synchronous.
+ */
+function decodeInto(text: string, from: number, to: number, out: Uint8Array): number {
+  const len = to - from;
+  if (len % 4 === 1 || (len * 3) >> 2 > out.length) return -1;
+  const T = B64URL_VALUE;
+  let o = 0;
+  let i = from;
+  const whole = from + (len & ~3);
+  for (; i < whole; i += 4) {
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const c = text.charCodeAt(i + 2);
+    const d = text.charCodeAt(i + 3);
+    if ((a | b | c | d) > 127) return -1;
+    const v = (T[a] << 18) | (T[b] << 12) | (T[c] << 6) | T[d];
+    if (v < 0) return -1;
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 255;
+    out[o++] = v & 255;
+  }
+  const rest = to - i;
+  if (rest > 0) {
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const c = rest === 3 ? text.charCodeAt(i + 2) : 65; // "A": zero bits
+    if ((a | b | c) > 127) return -1;
+    const v = (T[a] << 18) | (T[b] << 12) | (T[c] << 6);
+    if (v < 0 || (rest === 2 ? v & 0xffff : v & 0xff) !== 0) return -1;
+    out[o++] = v >> 16;
+    if (rest === 3) out[o++] = (v >> 8) & 255;
+  }
+  return o;
+}
+
+/** Scratch for {@linkcode tryDecodePayload}: used and read within one synchronous call. */
+const scratch = new Uint8Array(12288);
+
+/**
+ * Decodes the JSON object in base64url `token[from, to)`, or undefined for anything unusual
+ * (the caller then takes the strict {@linkcode parseCompactJws} path for the error). No
+ * allocation besides the string and the parsed object: the bytes go through a scratch buffer
+ * that is consumed before returning.
+ */
+export function tryDecodePayload(
+  token: string,
+  from: number,
+  to: number,
+): Record<string, unknown> | undefined {
+  const n = decodeInto(token, from, to, scratch);
+  if (n < 0) return undefined;
+  let high = 0;
+  for (let i = 0; i < n; i++) high |= scratch[i];
+  const bytes = scratch.subarray(0, n);
+  let value: unknown;
   try {
-    return fromBase64 !== undefined
-      ? fromBase64(part, { alphabet: "base64url", lastChunkHandling: "loose" })
-      : decodeBase64Url(part);
+    // ASCII (the usual payload) is its own UTF-8: no decoder call.
+    value = JSON.parse(
+      high < 0x80
+        ? String.fromCharCode.apply(null, bytes as unknown as number[])
+        : decoder.decode(bytes),
+    );
   } catch {
     return undefined;
   }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined;
 }
 
-/** ASCII bytes of `text`, which the caller has checked to be base64url and dots only. */
-export function asciiBytes(text: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(text);
+/**
+ * One new buffer holding the 64-byte signature of `token` (its third part, exactly 86
+ * base64url characters after the dot at `second`) at [0, 64) and the ASCII signing input
+ * `token[0, second)` at [64, 64 + second); undefined when the signature is not exactly that.
+ * The caller has checked `token[0, second)` is base64url and one dot.
+ */
+export function trySignatureAndInput(
+  token: string,
+  second: number,
+): Uint8Array<ArrayBuffer> | undefined {
+  if (token.length - second - 1 !== 86) return undefined;
+  const buf = new Uint8Array(64 + second);
+  if (decodeInto(token, second + 1, token.length, buf) !== 64) return undefined;
+  encoder.encodeInto(token.slice(0, second), buf.subarray(64));
+  return buf;
 }
 
 /** Splits and decodes a compact JWS without verifying it. Throws JwtError when malformed. */

@@ -15,8 +15,9 @@ import {
   parseCompactJws,
   type PublicJwk,
   SUPPORTED_ALGORITHMS,
-  tryDecodeBase64Url,
   tryDecodeJsonObject,
+  tryDecodePayload,
+  trySignatureAndInput,
   verifySignature,
 } from "./_jwt.ts";
 import { challengeResponse } from "./verifier_challenge.ts";
@@ -231,7 +232,6 @@ interface CacheEntry {
 const MAX_FORM_BYTES = 64 * 1024;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
-const ENCODER = new TextEncoder();
 const NO_HEADER: Record<string, unknown> = Object.freeze({});
 
 const NO_SCOPES: readonly string[] = Object.freeze([]);
@@ -551,17 +551,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (maxEntries > 0 && cache.has(token)) return undefined;
     const key = keys.cached(memoKid, memoAlg);
     if (key === undefined) return undefined;
-    const payload = tryDecodeJsonObject(token.slice(first + 1, second));
+    const payload = tryDecodePayload(token, first + 1, second);
     if (payload === undefined) return undefined;
-    const signature = tryDecodeBase64Url(token.slice(second + 1));
-    if (signature === undefined || signature.length !== 64) return undefined;
+    const bytes = trySignatureAndInput(token, second);
+    if (bytes === undefined) return undefined;
     const at = now();
     counters.signatureChecks++;
     return verifySignature(key, {
       header: NO_HEADER,
       payload,
-      signature,
-      signingInput: ENCODER.encode(token.slice(0, second)),
+      signature: bytes.subarray(0, 64),
+      signingInput: bytes.subarray(64),
     }).then(
       (valid) => {
         try {
