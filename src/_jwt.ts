@@ -124,27 +124,6 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/**
- * Decodes one base64url segment to a JSON object, or returns undefined for anything the strict
- * {@linkcode parseCompactJws} would refuse (the caller then takes that path for the error).
- * Hot path of a fresh-token verify: no exception, no extra copy.
- */
-export function tryDecodeJsonObject(part: string): Record<string, unknown> | undefined {
-  if (!B64URL.test(part) || part.length % 4 === 1) return undefined;
-  let value: unknown;
-  try {
-    const bytes = fromBase64 !== undefined
-      ? fromBase64(part, { alphabet: "base64url", lastChunkHandling: "loose" })
-      : decodeBase64Url(part);
-    value = JSON.parse(decoder.decode(bytes));
-  } catch {
-    return undefined;
-  }
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined;
-}
-
 /** base64url alphabet → 6-bit value; -1 elsewhere (index by char code & 127, checked ≤ 127). */
 const B64URL_VALUE = new Int16Array(128).fill(-1);
 for (let i = 0; i < 64; i++) {

@@ -15,7 +15,6 @@ import {
   parseCompactJws,
   type PublicJwk,
   SUPPORTED_ALGORITHMS,
-  tryDecodeJsonObject,
   tryDecodePayload,
   trySignatureAndInput,
   verifySignature,
@@ -235,6 +234,8 @@ const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
 const NO_HEADER: Record<string, unknown> = Object.freeze({});
 
 const NO_SCOPES: readonly string[] = Object.freeze([]);
+const STRING_CLAIMS = ["iss", "sub", "client_id", "jti"] as const;
+const NUMBER_CLAIMS = ["exp", "iat"] as const;
 
 function badClaim(description: string): Failure {
   return new Failure(401, "invalid_token", description);
@@ -425,13 +426,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
     token: string,
     at: number,
   ): VerifiedToken | Failure => {
-    // Straight-line checks (no closure or array per call): this runs on every fresh token.
-    if (!isClaimString(payload.iss)) return badClaim("token is missing the iss claim");
-    if (!isClaimString(payload.sub)) return badClaim("token is missing the sub claim");
-    if (!isClaimString(payload.client_id)) return badClaim("token is missing the client_id claim");
-    if (!isClaimString(payload.jti)) return badClaim("token is missing the jti claim");
-    if (!isClaimNumber(payload.exp)) return badClaim("token is missing the exp claim");
-    if (!isClaimNumber(payload.iat)) return badClaim("token is missing the iat claim");
+    // Module-level name lists and no closure: this runs on every fresh token.
+    for (const name of STRING_CLAIMS) {
+      if (!isClaimString(payload[name])) return badClaim(`token is missing the ${name} claim`);
+    }
+    for (const name of NUMBER_CLAIMS) {
+      if (!isClaimNumber(payload[name])) return badClaim(`token is missing the ${name} claim`);
+    }
     const aud = payload.aud;
     if (aud === undefined) return badClaim("token is missing the aud claim");
     if (payload.iss !== issuer) return badClaim("token was issued by another issuer");
@@ -468,6 +469,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
     };
   };
 
+  const remember = (token: string, entry: CacheEntry): void => {
+    if (maxEntries > 0) {
+      cache.set(token, entry);
+      while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
+    }
+  };
+
+  const scoped = (verified: VerifiedToken, required: readonly string[]): VerifyResult =>
+    required.length > 0 && checkScopes(verified.scopes, required).length > 0
+      ? fail(
+        new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
+        required,
+      )
+      : { ok: true, claims: verified };
+
+  /** Why a protected header is refused (a description), or "" when it is acceptable. */
+  const headerFailure = (header: Record<string, unknown>): string =>
+    typeof header.alg !== "string" || !(algorithms as string[]).includes(header.alg)
+      ? "token algorithm is not accepted"
+      : typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())
+      ? "token is not an at+jwt access token"
+      : header.crit !== undefined
+      ? "unsupported critical header"
+      : header.kid !== undefined && typeof header.kid !== "string"
+      ? "malformed kid"
+      : "";
+
   const checkLocal = async (token: string, at: number): Promise<VerifiedToken | Failure> => {
     let jws;
     try {
@@ -481,21 +509,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const { header } = jws;
     const alg = header.alg;
-    if (typeof alg !== "string" || !(algorithms as string[]).includes(alg)) {
-      return new Failure(401, "invalid_token", "token algorithm is not accepted");
-    }
-    if (typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())) {
-      return new Failure(401, "invalid_token", "token is not an at+jwt access token");
-    }
-    if (header.crit !== undefined) {
-      return new Failure(401, "invalid_token", "unsupported critical header");
-    }
-    if (header.kid !== undefined && typeof header.kid !== "string") {
-      return new Failure(401, "invalid_token", "malformed kid");
-    }
-    const known = keys.cached(header.kid, alg as JwtAlgorithm);
+    const refused = headerFailure(header);
+    if (refused) return badClaim(refused);
+    const kid = header.kid as string | undefined;
+    const known = keys.cached(kid, alg as JwtAlgorithm);
     const found = known ? { status: "found" as const, key: known } : await keys.lookup(
-      header.kid,
+      kid,
       alg as JwtAlgorithm,
     );
     if (found.status === "unavailable") {
@@ -535,15 +554,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     // Three base64url parts (checked below) and two dots also satisfy B64TOKEN.
     const headerText = token.slice(0, first);
     if (headerText !== memoHeader) {
-      const header = tryDecodeJsonObject(headerText);
-      if (
-        header === undefined || typeof header.alg !== "string" ||
-        !(algorithms as string[]).includes(header.alg) || typeof header.typ !== "string" ||
-        !ACCEPTED_TYP.has(header.typ.toLowerCase()) || header.crit !== undefined ||
-        (header.kid !== undefined && typeof header.kid !== "string")
-      ) {
-        return undefined;
-      }
+      const header = tryDecodePayload(token, 0, first);
+      if (header === undefined || headerFailure(header)) return undefined;
       memoHeader = headerText;
       memoAlg = header.alg as JwtAlgorithm;
       memoKid = header.kid as string | undefined;
@@ -570,25 +582,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
           }
           const verified = validateClaims(payload, token, at);
           if (verified instanceof Failure) return fail(verified, required);
-          if (maxEntries > 0) {
-            cache.set(token, {
-              verified,
-              expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
-              introspectedAt: undefined,
-            });
-            if (cache.size > maxEntries) {
-              while (cache.size > maxEntries) {
-                cache.delete(cache.keys().next().value as string);
-              }
-            }
-          }
-          if (required.length > 0 && checkScopes(verified.scopes, required).length > 0) {
-            return fail(
-              new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
-              required,
-            );
-          }
-          return { ok: true, claims: verified };
+          remember(token, {
+            verified,
+            expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
+            introspectedAt: undefined,
+          });
+          return scoped(verified, required);
         } catch {
           return lastResort(required);
         }
@@ -709,22 +708,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const result = await verifyMiss(token, at, required);
       if (result instanceof Failure) return fail(result, required);
       entry = result;
-      if (maxEntries > 0) {
-        cache.set(token, entry);
-        while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
-      }
+      remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
       ? await checkRevocation(entry, at)
       : undefined;
     if (revoked) return fail(revoked, required);
-    if (required.length > 0 && checkScopes(entry.verified.scopes, required).length > 0) {
-      return fail(
-        new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
-        required,
-      );
-    }
-    return { ok: true, claims: entry.verified };
+    return scoped(entry.verified, required);
   };
 
   return {
