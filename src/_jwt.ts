@@ -95,16 +95,16 @@ export function decodeBase64Url(input: string): Uint8Array<ArrayBuffer> {
       throw new JwtError("malformed base64url");
     }
   }
-  const b64 = input.replace(/-/g, "+").replace(/_/g, "/") +
-    "===".slice(0, (4 - (input.length % 4)) % 4);
-  let bin: string;
-  try {
-    bin = atob(b64);
-  } catch {
-    throw new JwtError("malformed base64url");
-  }
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return portableDecode(input);
+}
+
+/**
+ * The decoder used where `Uint8Array.fromBase64` is missing (Node 20, edge-runtime): unpadded
+ * base64url, unused trailing bits ignored as in "loose" mode. Throws JwtError when malformed.
+ */
+export function portableDecode(input: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array((input.length * 3) >> 2);
+  if (decodeInto(input, 0, input.length, out) < 0) throw new JwtError("malformed base64url");
   return out;
 }
 
@@ -133,8 +133,8 @@ for (let i = 0; i < 64; i++) {
 
 /**
  * Decodes `text[from, to)` (unpadded base64url) into `out` from index 0; returns the byte count,
- * or -1 on any character outside the alphabet, a length ≡ 1 (mod 4) or non-zero trailing bits
- * (a non-canonical encoding, refused where the strict decoder might accept it). Synchronous.
+ * or -1 on any character outside the alphabet or a length ≡ 1 (mod 4). Like the native decoder
+ * in "loose" mode, the unused low bits of a last partial group are ignored. Synchronous.
  */
 function decodeInto(text: string, from: number, to: number, out: Uint8Array): number {
   const len = to - from;
@@ -162,7 +162,7 @@ function decodeInto(text: string, from: number, to: number, out: Uint8Array): nu
     const c = rest === 3 ? text.charCodeAt(i + 2) : 65; // "A": zero bits
     if ((a | b | c) > 127) return -1;
     const v = (T[a] << 18) | (T[b] << 12) | (T[c] << 6);
-    if (v < 0 || (rest === 2 ? v & 0xffff : v & 0xff) !== 0) return -1;
+    if (v < 0) return -1;
     out[o++] = v >> 16;
     if (rest === 3) out[o++] = (v >> 8) & 255;
   }

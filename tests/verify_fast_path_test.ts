@@ -8,6 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createVerifier, type VerifyResult } from "../verify.ts";
+import { portableDecode } from "../src/_jwt.ts";
 import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtures.ts";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -81,5 +82,27 @@ test("fast path = full path for one-character mutations across the token", async
         assert.equal((fast as { ok: boolean }).ok, false, `position ${i} → ${repl} accepted`);
       }
     }
+  }
+});
+
+test("the portable base64url decoder (Node 20, edge-runtime) equals the native loose one", () => {
+  const native: ((s: string, o: object) => Uint8Array) | undefined = (Uint8Array as unknown as {
+    fromBase64?: (s: string, o: object) => Uint8Array;
+  }).fromBase64;
+  assert.ok(native, "this Deno has Uint8Array.fromBase64 to compare with");
+  for (let len = 0; len < 70; len++) {
+    for (let round = 0; round < 20; round++) {
+      let text = "";
+      for (let i = 0; i < len; i++) text += ALPHABET[Math.floor(Math.random() * 64)];
+      if (len % 4 === 1) {
+        assert.throws(() => portableDecode(text), /malformed base64url/);
+        continue;
+      }
+      const want: Uint8Array = native(text, { alphabet: "base64url", lastChunkHandling: "loose" });
+      assert.deepEqual([...portableDecode(text)], [...want], text);
+    }
+  }
+  for (const bad of ["ab+c", "ab/c", "ab=c", "abc ", "abé1", "a.bc"]) {
+    assert.throws(() => portableDecode(bad), /malformed base64url/, bad);
   }
 });
