@@ -95,16 +95,16 @@ export function decodeBase64Url(input: string): Uint8Array<ArrayBuffer> {
       throw new JwtError("malformed base64url");
     }
   }
-  const b64 = input.replace(/-/g, "+").replace(/_/g, "/") +
-    "===".slice(0, (4 - (input.length % 4)) % 4);
-  let bin: string;
-  try {
-    bin = atob(b64);
-  } catch {
-    throw new JwtError("malformed base64url");
-  }
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return portableDecode(input);
+}
+
+/**
+ * The decoder used where `Uint8Array.fromBase64` is missing (Node 20, edge-runtime): unpadded
+ * base64url, unused trailing bits ignored as in "loose" mode. Throws JwtError when malformed.
+ */
+export function portableDecode(input: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array((input.length * 3) >> 2);
+  if (decodeInto(input, 0, input.length, out) < 0) throw new JwtError("malformed base64url");
   return out;
 }
 
@@ -122,6 +122,103 @@ function decodeJsonObject(part: string, what: string): Record<string, unknown> {
     throw new JwtError(`malformed token ${what}`);
   }
   return value as Record<string, unknown>;
+}
+
+/** base64url alphabet → 6-bit value; -1 elsewhere (index by char code & 127, checked ≤ 127). */
+const B64URL_VALUE = new Int16Array(128).fill(-1);
+for (let i = 0; i < 64; i++) {
+  B64URL_VALUE["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".charCodeAt(i)] =
+    i;
+}
+
+/**
+ * Decodes `text[from, to)` (unpadded base64url) into `out` from index 0; returns the byte count,
+ * or -1 on any character outside the alphabet or a length ≡ 1 (mod 4). Like the native decoder
+ * in "loose" mode, the unused low bits of a last partial group are ignored. Synchronous.
+ */
+function decodeInto(text: string, from: number, to: number, out: Uint8Array): number {
+  const len = to - from;
+  if (len % 4 === 1 || (len * 3) >> 2 > out.length) return -1;
+  const T = B64URL_VALUE;
+  let o = 0;
+  let i = from;
+  const whole = from + (len & ~3);
+  for (; i < whole; i += 4) {
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const c = text.charCodeAt(i + 2);
+    const d = text.charCodeAt(i + 3);
+    if ((a | b | c | d) > 127) return -1;
+    const v = (T[a] << 18) | (T[b] << 12) | (T[c] << 6) | T[d];
+    if (v < 0) return -1;
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 255;
+    out[o++] = v & 255;
+  }
+  const rest = to - i;
+  if (rest > 0) {
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 1);
+    const c = rest === 3 ? text.charCodeAt(i + 2) : 65; // "A": zero bits
+    if ((a | b | c) > 127) return -1;
+    const v = (T[a] << 18) | (T[b] << 12) | (T[c] << 6);
+    if (v < 0) return -1;
+    out[o++] = v >> 16;
+    if (rest === 3) out[o++] = (v >> 8) & 255;
+  }
+  return o;
+}
+
+/** Scratch for {@linkcode tryDecodePayload}: used and read within one synchronous call. */
+const scratch = new Uint8Array(12288);
+
+/**
+ * Decodes the JSON object in base64url `token[from, to)`, or undefined for anything unusual
+ * (the caller then takes the strict {@linkcode parseCompactJws} path for the error). No
+ * allocation besides the string and the parsed object: the bytes go through a scratch buffer
+ * that is consumed before returning.
+ */
+export function tryDecodePayload(
+  token: string,
+  from: number,
+  to: number,
+): Record<string, unknown> | undefined {
+  const n = decodeInto(token, from, to, scratch);
+  if (n < 0) return undefined;
+  let high = 0;
+  for (let i = 0; i < n; i++) high |= scratch[i];
+  const bytes = scratch.subarray(0, n);
+  let value: unknown;
+  try {
+    // ASCII (the usual payload) is its own UTF-8: no decoder call.
+    value = JSON.parse(
+      high < 0x80
+        ? String.fromCharCode.apply(null, bytes as unknown as number[])
+        : decoder.decode(bytes),
+    );
+  } catch {
+    return undefined;
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined;
+}
+
+/**
+ * One new buffer holding the 64-byte signature of `token` (its third part, exactly 86
+ * base64url characters after the dot at `second`) at [0, 64) and the ASCII signing input
+ * `token[0, second)` at [64, 64 + second); undefined when the signature is not exactly that.
+ * The caller has checked `token[0, second)` is base64url and one dot.
+ */
+export function trySignatureAndInput(
+  token: string,
+  second: number,
+): Uint8Array<ArrayBuffer> | undefined {
+  if (token.length - second - 1 !== 86) return undefined;
+  const buf = new Uint8Array(64 + second);
+  if (decodeInto(token, second + 1, token.length, buf) !== 64) return undefined;
+  encoder.encodeInto(token.slice(0, second), buf.subarray(64));
+  return buf;
 }
 
 /** Splits and decodes a compact JWS without verifying it. Throws JwtError when malformed. */

@@ -15,6 +15,8 @@ import {
   parseCompactJws,
   type PublicJwk,
   SUPPORTED_ALGORITHMS,
+  tryDecodePayload,
+  trySignatureAndInput,
   verifySignature,
 } from "./_jwt.ts";
 import { challengeResponse } from "./verifier_challenge.ts";
@@ -229,6 +231,23 @@ interface CacheEntry {
 const MAX_FORM_BYTES = 64 * 1024;
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
+const NO_HEADER: Record<string, unknown> = Object.freeze({});
+
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+const STRING_CLAIMS = ["iss", "sub", "client_id", "jti"] as const;
+const NUMBER_CLAIMS = ["exp", "iat"] as const;
+
+function badClaim(description: string): Failure {
+  return new Failure(401, "invalid_token", description);
+}
+
+function isClaimString(value: unknown): boolean {
+  return typeof value === "string" && value !== "";
+}
+
+function isClaimNumber(value: unknown): boolean {
+  return typeof value === "number" && Number.isFinite(value);
+}
 
 class Failure {
   constructor(
@@ -315,6 +334,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return { ok: false, error, status: f.status, response };
   };
 
+  const lastResort = (
+    required: readonly string[],
+    description = "token could not be verified",
+  ): VerifyResult => {
+    try {
+      return fail(new Failure(401, "invalid_token", description), required);
+    } catch {
+      return {
+        ok: false,
+        error: "invalid_token",
+        status: 401,
+        response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
+      };
+    }
+  };
+
   const extractToken = async (input: Request | string): Promise<string | Failure | undefined> => {
     if (typeof input === "string") {
       if (input === "") return undefined;
@@ -379,47 +414,46 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return token;
   };
 
+  const audienceMatches = (aud: unknown): boolean => {
+    const auds = Array.isArray(aud) ? aud : [aud];
+    return auds.some((a) =>
+      a === resource || (typeof a === "string" && canonicalResource(a) === resource)
+    );
+  };
+
   const validateClaims = (
     payload: Record<string, unknown>,
     token: string,
     at: number,
   ): VerifiedToken | Failure => {
-    const bad = (d: string) => new Failure(401, "invalid_token", d);
-    for (const name of ["iss", "sub", "client_id", "jti"]) {
-      if (typeof payload[name] !== "string" || payload[name] === "") {
-        return bad(`token is missing the ${name} claim`);
-      }
+    // Module-level name lists and no closure: this runs on every fresh token.
+    for (const name of STRING_CLAIMS) {
+      if (!isClaimString(payload[name])) return badClaim(`token is missing the ${name} claim`);
     }
-    for (const name of ["exp", "iat"]) {
-      if (typeof payload[name] !== "number" || !Number.isFinite(payload[name])) {
-        return bad(`token is missing the ${name} claim`);
-      }
+    for (const name of NUMBER_CLAIMS) {
+      if (!isClaimNumber(payload[name])) return badClaim(`token is missing the ${name} claim`);
     }
-    if (payload.aud === undefined) return bad("token is missing the aud claim");
-    if (payload.iss !== issuer) return bad("token was issued by another issuer");
-    const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    if (
-      !auds.some((a) =>
-        a === resource || (typeof a === "string" && canonicalResource(a) === resource)
-      )
-    ) {
-      return bad("token audience is not this resource");
+    const aud = payload.aud;
+    if (aud === undefined) return badClaim("token is missing the aud claim");
+    if (payload.iss !== issuer) return badClaim("token was issued by another issuer");
+    if (aud !== resource && !audienceMatches(aud)) {
+      return badClaim("token audience is not this resource");
     }
     const exp = payload.exp as number;
     const iat = payload.iat as number;
-    if (at >= exp * 1000 + toleranceMs) return bad("token expired");
-    if (iat * 1000 > at + toleranceMs) return bad("token issued in the future");
+    if (at >= exp * 1000 + toleranceMs) return badClaim("token expired");
+    if (iat * 1000 > at + toleranceMs) return badClaim("token issued in the future");
     if (payload.nbf !== undefined) {
       if (typeof payload.nbf !== "number" || !Number.isFinite(payload.nbf)) {
-        return bad("malformed nbf claim");
+        return badClaim("malformed nbf claim");
       }
-      if (payload.nbf * 1000 > at + toleranceMs) return bad("token not yet valid");
+      if (payload.nbf * 1000 > at + toleranceMs) return badClaim("token not yet valid");
     }
     if (payload.scope !== undefined && typeof payload.scope !== "string") {
-      return bad("malformed scope claim");
+      return badClaim("malformed scope claim");
     }
     if (payload.gid !== undefined && typeof payload.gid !== "string") {
-      return bad("malformed gid claim");
+      return badClaim("malformed gid claim");
     }
     return {
       token,
@@ -435,6 +469,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
     };
   };
 
+  const remember = (token: string, entry: CacheEntry): void => {
+    if (maxEntries > 0) {
+      cache.set(token, entry);
+      while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
+    }
+  };
+
+  const scoped = (verified: VerifiedToken, required: readonly string[]): VerifyResult =>
+    required.length > 0 && checkScopes(verified.scopes, required).length > 0
+      ? fail(
+        new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
+        required,
+      )
+      : { ok: true, claims: verified };
+
+  /** Why a protected header is refused (a description), or "" when it is acceptable. */
+  const headerFailure = (header: Record<string, unknown>): string =>
+    typeof header.alg !== "string" || !(algorithms as string[]).includes(header.alg)
+      ? "token algorithm is not accepted"
+      : typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())
+      ? "token is not an at+jwt access token"
+      : header.crit !== undefined
+      ? "unsupported critical header"
+      : header.kid !== undefined && typeof header.kid !== "string"
+      ? "malformed kid"
+      : "";
+
   const checkLocal = async (token: string, at: number): Promise<VerifiedToken | Failure> => {
     let jws;
     try {
@@ -448,21 +509,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const { header } = jws;
     const alg = header.alg;
-    if (typeof alg !== "string" || !(algorithms as string[]).includes(alg)) {
-      return new Failure(401, "invalid_token", "token algorithm is not accepted");
-    }
-    if (typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())) {
-      return new Failure(401, "invalid_token", "token is not an at+jwt access token");
-    }
-    if (header.crit !== undefined) {
-      return new Failure(401, "invalid_token", "unsupported critical header");
-    }
-    if (header.kid !== undefined && typeof header.kid !== "string") {
-      return new Failure(401, "invalid_token", "malformed kid");
-    }
-    const known = keys.cached(header.kid, alg as JwtAlgorithm);
+    const refused = headerFailure(header);
+    if (refused) return badClaim(refused);
+    const kid = header.kid as string | undefined;
+    const known = keys.cached(kid, alg as JwtAlgorithm);
     const found = known ? { status: "found" as const, key: known } : await keys.lookup(
-      header.kid,
+      kid,
       alg as JwtAlgorithm,
     );
     if (found.status === "unavailable") {
@@ -480,6 +532,68 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     if (!valid) return new Failure(401, "invalid_token", "invalid token signature");
     return validateClaims(jws.payload, token, at);
+  };
+
+  // Fresh-token fast path: a token string, local keys, no introspection and no revocation hop.
+  // One promise (the signature check), no await, the header of the previous token remembered by
+  // its exact text. Anything unusual (a malformed part, an unknown key, a cached token) returns
+  // undefined and the full path re-checks the token from scratch, so errors are unchanged.
+  const fastPathOn = hasLocalKeys && introspection === undefined &&
+    (revocation === undefined || revocation.mode === "stateless");
+  let memoHeader = "";
+  let memoAlg: JwtAlgorithm = "EdDSA";
+  let memoKid: string | undefined;
+  const fastVerify = (
+    token: string,
+    required: readonly string[],
+  ): Promise<VerifyResult> | undefined => {
+    if (token.length > 16384) return undefined;
+    const first = token.indexOf(".");
+    const second = first < 0 ? -1 : token.indexOf(".", first + 1);
+    if (first <= 0 || second < 0 || token.indexOf(".", second + 1) !== -1) return undefined;
+    // Three base64url parts (checked below) and two dots also satisfy B64TOKEN.
+    const headerText = token.slice(0, first);
+    if (headerText !== memoHeader) {
+      const header = tryDecodePayload(token, 0, first);
+      if (header === undefined || headerFailure(header)) return undefined;
+      memoHeader = headerText;
+      memoAlg = header.alg as JwtAlgorithm;
+      memoKid = header.kid as string | undefined;
+    }
+    if (maxEntries > 0 && cache.has(token)) return undefined;
+    const key = keys.cached(memoKid, memoAlg);
+    if (key === undefined) return undefined;
+    const payload = tryDecodePayload(token, first + 1, second);
+    if (payload === undefined) return undefined;
+    const bytes = trySignatureAndInput(token, second);
+    if (bytes === undefined) return undefined;
+    const at = now();
+    counters.signatureChecks++;
+    return verifySignature(key, {
+      header: NO_HEADER,
+      payload,
+      signature: bytes.subarray(0, 64),
+      signingInput: bytes.subarray(64),
+    }).then(
+      (valid) => {
+        try {
+          if (!valid) {
+            return fail(new Failure(401, "invalid_token", "invalid token signature"), required);
+          }
+          const verified = validateClaims(payload, token, at);
+          if (verified instanceof Failure) return fail(verified, required);
+          remember(token, {
+            verified,
+            expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
+            introspectedAt: undefined,
+          });
+          return scoped(verified, required);
+        } catch {
+          return lastResort(required);
+        }
+      },
+      () => lastResort(required, "invalid token signature"),
+    );
   };
 
   const introspect = async (
@@ -594,22 +708,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const result = await verifyMiss(token, at, required);
       if (result instanceof Failure) return fail(result, required);
       entry = result;
-      if (maxEntries > 0) {
-        cache.set(token, entry);
-        while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
-      }
+      remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
       ? await checkRevocation(entry, at)
       : undefined;
     if (revoked) return fail(revoked, required);
-    if (required.length > 0 && checkScopes(entry.verified.scopes, required).length > 0) {
-      return fail(
-        new Failure(403, "insufficient_scope", "the token lacks a required scope", required),
-        required,
-      );
-    }
-    return { ok: true, claims: entry.verified };
+    return scoped(entry.verified, required);
   };
 
   return {
@@ -617,24 +722,20 @@ export function createVerifier(options: VerifierOptions): Verifier {
     resourceMetadataUrl,
     missingScopes: (granted, required) => checkScopes(granted, required),
     stats: () => ({ ...counters, jwksFetches: keys.fetchCount }),
-    async verify(reqOrToken, opts) {
+    verify(reqOrToken, opts) {
       const required = Array.isArray(opts?.scopes)
         ? opts.scopes.filter((s) => typeof s === "string" && s !== "")
-        : [];
-      try {
-        return await run(reqOrToken, required);
-      } catch {
+        : NO_SCOPES;
+      if (fastPathOn && typeof reqOrToken === "string") {
+        let fast: Promise<VerifyResult> | undefined;
         try {
-          return fail(new Failure(401, "invalid_token", "token could not be verified"), required);
+          fast = fastVerify(reqOrToken, required);
         } catch {
-          return {
-            ok: false,
-            error: "invalid_token",
-            status: 401,
-            response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
-          };
+          fast = undefined;
         }
+        if (fast !== undefined) return fast;
       }
+      return run(reqOrToken, required).catch(() => lastResort(required));
     },
   };
 }
