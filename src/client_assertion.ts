@@ -186,17 +186,39 @@ export async function authenticateAssertion(
 type Alg = "RS256" | "ES256" | "EdDSA";
 const RS256: RsaHashedImportParams = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
 
-/** An RS256 public key (≥ 2048 bits), or undefined when the JWK is not one. */
+/** Bit length of a big-endian unsigned integer (leading zero bytes ignored). */
+function bitLength(b: Uint8Array): number {
+  let i = 0;
+  while (i < b.length && b[i] === 0) i++;
+  return i === b.length ? 0 : (b.length - i - 1) * 8 + (32 - Math.clz32(b[i]));
+}
+
+/**
+ * An RS256 public key, or undefined when the JWK is not one. Refused (401): a
+ * modulus under 2048 bits, counted from its value, not its encoded length (zero
+ * bytes in front change nothing); a public exponent that is even, below 65537
+ * or 2^256 and above (FIPS 186-5 §5.4) — with e = 1 anyone holding the public
+ * JWK can compute a valid signature (Node's Web Crypto verifies it).
+ */
 async function importRsa(jwk: PublicJwk): Promise<CryptoKey | undefined> {
   if (jwk.kty !== "RSA" || typeof jwk.n !== "string" || typeof jwk.e !== "string") return undefined;
   let n: Uint8Array;
+  let e: Uint8Array;
   try {
     n = decodeBase64Url(jwk.n);
+    e = decodeBase64Url(jwk.e);
   } catch {
     return undefined;
   }
-  const bits = (n.length - (n[0] === 0 ? 1 : 0)) * 8;
-  if (bits < 2048) throw fail("client_assertion rejected: RSA keys must be 2048 bits or larger");
+  if (bitLength(n) < 2048) {
+    throw fail("client_assertion rejected: RSA keys must be 2048 bits or larger");
+  }
+  const eBits = bitLength(e);
+  if (eBits < 17 || eBits > 256 || (e[e.length - 1] & 1) === 0) {
+    throw fail(
+      "client_assertion rejected: the RSA public exponent must be odd, at least 65537 and below 2^256",
+    );
+  }
   try {
     return await crypto.subtle.importKey("jwk", { kty: "RSA", n: jwk.n, e: jwk.e }, RS256, false, [
       "verify",
@@ -235,9 +257,15 @@ async function verifyWithKeys(
   const keys = await candidates(set, alg, kid);
   if (!keys.length) return "no-key";
   for (const key of keys) {
-    const ok = alg === "RS256"
-      ? await crypto.subtle.verify(RS256, key, jws.signature, jws.signingInput)
-      : await verifySignature({ alg, key }, jws);
+    let ok = false;
+    try {
+      ok = alg === "RS256"
+        ? await crypto.subtle.verify(RS256, key, jws.signature, jws.signingInput)
+        : await verifySignature({ alg, key }, jws);
+    } catch {
+      // A key the runtime imported but cannot use (Deno defers some RSA checks to verify).
+      ok = false;
+    }
     if (ok) return "ok";
   }
   return "bad-signature";

@@ -1,0 +1,99 @@
+/**
+ * Attacks on `private_key_jwt` client authentication through HTTP and open
+ * registration only (issue 7): RSA keys that look acceptable by their JWK
+ * text but are not: a 1024-bit modulus padded with zero bytes (was accepted:
+ * the size was read from the encoded length), and public exponent 1 (on Node's
+ * Web Crypto the forged assertion below verified — anyone holding the public
+ * JWKS could authenticate as the client; on Deno it was a 500).
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { base64url } from "jose";
+import { expectError, ISSUER, REDIRECT, testServer } from "./support/flow.ts";
+import type { TestServer } from "./support/flow.ts";
+import { assertionFields } from "./support/assertion.ts";
+
+const TOKEN = ISSUER + "/token";
+const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
+
+async function rsaPair(bits: number): Promise<{ pair: CryptoKeyPair; jwk: JsonWebKey }> {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: bits,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  return { pair, jwk: await crypto.subtle.exportKey("jwk", pair.publicKey) };
+}
+
+async function registerRsa(s: TestServer, key: Record<string, unknown>): Promise<string> {
+  const res = await s.call("/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [{ kid: "k", alg: "RS256", ...key }] },
+    }),
+  });
+  assert.equal(res.status, 201, await res.clone().text());
+  return (await res.json()).client_id;
+}
+
+function signingInput(id: string, jti: string): string {
+  const now = Math.floor(Date.now() / 1000);
+  return `${enc({ alg: "RS256", kid: "k" })}.${
+    enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti })
+  }`;
+}
+
+test("an RSA key of 1024 bits whose modulus is padded with leading zero bytes is still refused", async () => {
+  const { pair, jwk } = await rsaPair(1024);
+  const n = base64url.decode(jwk.n!);
+  const padded = new Uint8Array(129 + n.length);
+  padded.set(n, 129); // 129 zero bytes + 128 key bytes: looks like 2048 bits by length
+  const s = await testServer();
+  const id = await registerRsa(s, { kty: "RSA", n: base64url.encode(padded), e: jwk.e });
+  const input = signingInput(id, "padded");
+  const sig = await crypto.subtle.sign(
+    "RSASSA-PKCS1-v1_5",
+    pair.privateKey,
+    new TextEncoder().encode(input),
+  );
+  const assertion = `${input}.${base64url.encode(new Uint8Array(sig))}`;
+  const r = await s.form("/introspect", { token: "x", ...assertionFields(assertion) });
+  const err = await expectError(r, 401, "invalid_client");
+  assert.match(err.error_description as string, /RSA keys must be 2048 bits or larger/);
+});
+
+test("an RSA key with public exponent 1: an assertion forged from the public JWK alone is refused", async () => {
+  // The attacker knows only the client's public JWKS (it is public by design: the
+  // registration response and any jwks_uri show it). With e = 1 the "signature" of
+  // a message is its PKCS#1 v1.5 encoding, computable without any private key.
+  const { jwk } = await rsaPair(2048);
+  const s = await testServer();
+  const id = await registerRsa(s, { kty: "RSA", n: jwk.n, e: "AQ" });
+  const input = signingInput(id, "forged");
+  const hash = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(input)),
+  );
+  // DigestInfo prefix of SHA-256 (RFC 8017 §9.2 note 1).
+  const digestInfo = "3031300d060960864801650304020105000420".match(/../g)!.map((h) =>
+    parseInt(h, 16)
+  );
+  const k = base64url.decode(jwk.n!).length; // 256
+  const em = new Uint8Array(k).fill(0xff);
+  em[0] = 0x00;
+  em[1] = 0x01;
+  const t = [...digestInfo, ...hash];
+  em[k - t.length - 1] = 0x00;
+  em.set(t, k - t.length);
+  const forged = `${input}.${base64url.encode(em)}`;
+  const r = await s.form("/introspect", { token: "x", ...assertionFields(forged) });
+  const err = await expectError(r, 401, "invalid_client");
+  assert.match(err.error_description as string, /public exponent/);
+});
