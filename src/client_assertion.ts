@@ -228,6 +228,35 @@ async function importRsa(jwk: PublicJwk): Promise<CryptoKey | undefined> {
   }
 }
 
+/**
+ * Ed25519 public keys of small order (libsodium's list, compared without the
+ * sign bit): for these, Web Crypto (Deno, Node) verifies R = identity, S = 0
+ * as a signature of any message.
+ */
+const SMALL_ORDER_ED25519 = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+];
+
+function smallOrderEd25519(x: unknown): boolean {
+  if (typeof x !== "string") return false;
+  let b: Uint8Array;
+  try {
+    b = decodeBase64Url(x);
+  } catch {
+    return false;
+  }
+  if (b.length !== 32) return false;
+  const hex = Array.from(b, (v, i) => (i === 31 ? v & 0x7f : v).toString(16).padStart(2, "0"))
+    .join("");
+  return SMALL_ORDER_ED25519.includes(hex);
+}
+
 /** The usable keys of `set` for `alg` (and `kid`, when the header names one). */
 async function candidates(set: JwkKeys, alg: Alg, kid: string | undefined): Promise<CryptoKey[]> {
   const out: CryptoKey[] = [];
@@ -240,6 +269,9 @@ async function candidates(set: JwkKeys, alg: Alg, kid: string | undefined): Prom
       const key = await importRsa(jwk);
       if (key) out.push(key);
     } else {
+      if (alg === "EdDSA" && jwk.kty === "OKP" && smallOrderEd25519(jwk.x)) {
+        throw fail("client_assertion rejected: the Ed25519 key is a small-order point");
+      }
       const key = await importVerificationKey(jwk, [alg as JwtAlgorithm]);
       if (key) out.push(key.key);
     }

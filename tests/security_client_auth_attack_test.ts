@@ -97,3 +97,38 @@ test("an RSA key with public exponent 1: an assertion forged from the public JWK
   const err = await expectError(r, 401, "invalid_client");
   assert.match(err.error_description as string, /public exponent/);
 });
+
+test("an Ed25519 key that is a small-order point is refused: its 'signatures' verify for any message", async () => {
+  // x = the identity point (0x01 then zeros). Deno's and Node's Web Crypto both accept
+  // R = identity, S = 0 as a signature of any message under it, so anyone could
+  // authenticate as this client. Both sign variants of each small-order encoding count.
+  const s = await testServer();
+  const identity = new Uint8Array(32);
+  identity[0] = 1;
+  const negZero = identity.slice();
+  negZero[31] = 0x80;
+  for (const [name, x] of [["identity", identity], ["identity, sign bit set", negZero]] as const) {
+    const res = await s.call("/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "private_key_jwt",
+        jwks: { keys: [{ kty: "OKP", crv: "Ed25519", x: base64url.encode(x), kid: "k" }] },
+      }),
+    });
+    const id = (await res.json()).client_id;
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${enc({ alg: "EdDSA", kid: "k" })}.${
+      enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti: name })
+    }`;
+    const sig = new Uint8Array(64);
+    sig[0] = 1; // R = identity, S = 0
+    const r = await s.form("/introspect", {
+      token: "x",
+      ...assertionFields(`${input}.${base64url.encode(sig)}`),
+    });
+    const err = await expectError(r, 401, "invalid_client");
+    assert.match(err.error_description as string, /small-order/, name);
+  }
+});
