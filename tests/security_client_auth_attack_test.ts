@@ -132,3 +132,30 @@ test("an Ed25519 key that is a small-order point is refused: its 'signatures' ve
     assert.match(err.error_description as string, /small-order/, name);
   }
 });
+
+test("per-IP limits count an IPv6 caller by its /64: rotating the interface id does not reset the budget", async () => {
+  // One host owns a whole /64 (SLAAC, any VPS): each connection can come from a new
+  // address. Counted per /128, every address had its own 20 registrations a minute.
+  let t = (Math.floor(Date.now() / 60_000) + 5) * 60_000 + 1000;
+  const s = await testServer({ now: () => t });
+  const reg = (ip: string) =>
+    s.auth.handle(
+      new Request(ISSUER + "/register", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ redirect_uris: [REDIRECT], token_endpoint_auth_method: "none" }),
+      }),
+      { remoteAddr: { hostname: ip, port: 50000, transport: "tcp" } },
+    );
+  for (let i = 0; i < 20; i++) {
+    assert.equal((await reg(`2001:db8:5:6:${i.toString(16)}::1`)).status, 201);
+  }
+  const over = await reg("2001:db8:5:6:ffff:1:2:3");
+  assert.equal(over.status, 429, "the 21st registration from the same /64");
+  await over.body?.cancel();
+  // Another /64 (another customer) and IPv4 callers keep their own budgets.
+  assert.equal((await reg("2001:db8:5:7::1")).status, 201);
+  assert.equal((await reg("198.51.100.7")).status, 201);
+  t += 60_000;
+  assert.equal((await reg("2001:db8:5:6::9")).status, 201, "the next window");
+});

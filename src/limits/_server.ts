@@ -8,6 +8,7 @@ import type { Storage } from "../../storage/mod.ts";
 import type { Ctx } from "../_context.ts";
 import type { ResolvedConfig } from "../config.ts";
 import { emit } from "../events.ts";
+import { parseIpv6 } from "../_ip.ts";
 import { createRateLimiter, DEFAULT_LIMITS, defaultClientIp, rateLimitResponse } from "./mod.ts";
 import type { ClientIpExtractor, EndpointLimits, LimitedEndpoint, RateLimitRule } from "./mod.ts";
 
@@ -49,6 +50,22 @@ export interface ServerLimits {
     api: boolean,
     ctx: Ctx,
   ): Promise<Response | Ctx>;
+}
+
+/**
+ * The counter key of a caller's IP: an IPv6 address counts by its /64 (one host
+ * or customer owns the whole prefix and can connect from any address in it);
+ * an IPv4-mapped IPv6 address as its IPv4; anything else verbatim.
+ */
+function ipKey(ip: string): string {
+  const b = ip.includes(":") ? parseIpv6(ip) : undefined;
+  if (!b) return ip;
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return b.slice(12).join(".");
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((b[i] << 8) | b[i + 1]).toString(16));
+  return groups.join(":") + "::/64";
 }
 
 /**
@@ -157,7 +174,7 @@ export function serverLimits(
         }
         return undefined;
       }
-      return await hit(endpoint, "ip", ip, rule, html, cors);
+      return await hit(endpoint, "ip", ipKey(ip), rule, html, cors);
     },
     async byClient(endpoint, clientId, html, cors) {
       const rule = rules[endpoint].client;
