@@ -49,13 +49,20 @@ interface CachedJwks {
   fetchedAt: number;
 }
 
+/** A failed fetch, remembered for {@link JWKS_CACHE_MIN} seconds (no refetch per assertion). */
+interface CachedFailure {
+  failed: string;
+}
+
 /** The client's key set: inline `jwks`, or `jwks_uri` through the SSRF-safe fetch, cached. */
 async function keySet(ctx: Ctx, client: ClientRecord, refetch: boolean): Promise<JwkKeys> {
   if (client.jwks) return client.jwks as unknown as JwkKeys;
   if (!client.jwks_uri) throw fail("the client has no jwks or jwks_uri for private_key_jwt");
   const key = ["jwks", await sha256(client.jwks_uri)];
   const now = ctx.config.now();
-  const cached = await ctx.store.get<CachedJwks>(key);
+  const entry = await ctx.store.get<CachedJwks | CachedFailure>(key);
+  if (entry && "failed" in entry) throw fail(`the client's jwks_uri was refused: ${entry.failed}`);
+  const cached = entry;
   // A kid we do not know triggers one refetch, at most once a minute (key rotation).
   if (cached && !(refetch && now - cached.fetchedAt > JWKS_CACHE_MIN * 1000)) return cached.jwks;
   let jwks: JwkKeys;
@@ -74,10 +81,14 @@ async function keySet(ctx: Ctx, client: ClientRecord, refetch: boolean): Promise
     const why = e instanceof Error && e.name === "OutboundError"
       ? `${(e as Error & { reason: string }).reason}: ${e.message}`
       : "is not valid JSON";
+    await ctx.store.put(key, { failed: why }, now + JWKS_CACHE_MIN * 1000);
     throw fail(`the client's jwks_uri was refused: ${why}`);
   }
   if (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)) {
-    throw fail("the client's jwks_uri did not return a JWK Set");
+    if (cached) return cached.jwks;
+    const why = "it did not return a JWK Set";
+    await ctx.store.put(key, { failed: why }, now + JWKS_CACHE_MIN * 1000);
+    throw fail(`the client's jwks_uri was refused: ${why}`);
   }
   const ttl = cacheSeconds(cacheControl, JWKS_CACHE_MIN, JWKS_CACHE_MAX);
   await ctx.store.put(key, { jwks, fetchedAt: now }, now + ttl * 1000);

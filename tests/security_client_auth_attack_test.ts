@@ -159,3 +159,52 @@ test("per-IP limits count an IPv6 caller by its /64: rotating the interface id d
   t += 60_000;
   assert.equal((await reg("2001:db8:5:6::9")).status, 201, "the next window");
 });
+
+test("a jwks_uri that fails is remembered for a minute: assertions can't make the server fetch it on every request", async () => {
+  // Anyone can register jwks_uri = any public URL (someone else's server) and send
+  // assertions: without a failure cache each one was an outbound GET to that host.
+  const JWKS_URI = "https://hosted.example.net/keys/missing.json";
+  let fetches = 0;
+  let t = Date.now();
+  const s = await testServer({
+    now: () => t,
+    fetch: () => {
+      fetches++;
+      return Promise.resolve(new Response("not here", { status: 404 }));
+    },
+    outbound: { allow: ["hosted.example.net"] },
+  });
+  const res = await s.call("/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks_uri: JWKS_URI,
+    }),
+  });
+  const id = (await res.json()).client_id;
+  const now = Math.floor(t / 1000);
+  for (let i = 0; i < 10; i++) {
+    const input = `${enc({ alg: "ES256", kid: "k" + i })}.${
+      enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti: "j" + i })
+    }`;
+    const r = await s.form("/introspect", {
+      token: "x",
+      ...assertionFields(`${input}.${base64url.encode(new Uint8Array(64))}`),
+    });
+    const err = await expectError(r, 401, "invalid_client");
+    assert.match(err.error_description as string, /jwks_uri was refused: status: status 404/);
+  }
+  assert.equal(fetches, 1, "one fetch for ten assertions within the minute");
+  t += 61_000;
+  const later = Math.floor(t / 1000);
+  const input = `${enc({ alg: "ES256" })}.${
+    enc({ iss: id, sub: id, aud: TOKEN, exp: later + 60, jti: "after" })
+  }`;
+  await s.form("/introspect", {
+    token: "x",
+    ...assertionFields(`${input}.${base64url.encode(new Uint8Array(64))}`),
+  });
+  assert.equal(fetches, 2, "tried again after the minute");
+});
