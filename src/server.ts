@@ -152,7 +152,13 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       return undefined;
     }
   };
-  const extras = propsSupport(cfg, store, base, warn);
+  const extras = propsSupport(
+    cfg,
+    store,
+    base,
+    warn,
+    (hook, error) => events.hookFailed(hook, "/token", error),
+  );
   let keysPromise: Promise<KeySet> | undefined;
   const keys = () => (keysPromise ??= loadKeys(cfg.keys, warn));
   const lookupClient = (id: string) =>

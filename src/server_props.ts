@@ -37,6 +37,7 @@ export function propsSupport(
   store: Store,
   base: string,
   warn: (m: string) => void,
+  hookFailed: (hook: string, error: unknown) => void = () => {},
 ): PropsSupport {
   const sealer = createSealer(cfg.encryptionKeys);
   const plugin = pluginOf(cfg.authenticate);
@@ -77,7 +78,7 @@ export function propsSupport(
           try {
             next = (await cfg.refreshProps({ grant, props: current?.props })) ?? next;
           } catch (e) {
-            console.error(`[gatehouse] refreshProps hook failed: ${(e as Error)?.name ?? "Error"}`);
+            hookFailed("refreshProps", e); // an `error` event + console unless quiet
           }
         }
         const needed = now + (cfg.refreshTokenTtl + cfg.accessTokenTtl) * 1000;
