@@ -127,7 +127,9 @@ export async function resolveClient(
   opts: ClientLookupOptions,
 ): Promise<ClientLookup> {
   if (clientId.length > 2048) return { problem: "client_id is longer than 2048 characters" };
-  if (isCimdClientId(clientId)) {
+  // Any https id is a metadata-document URL: one the URL rules refuse gets that rule named by
+  // `loadCimd` (e.g. "must have a path component"), not "no client is registered".
+  if (clientId.startsWith("https://")) {
     return opts.loadCimd
       ? await opts.loadCimd(clientId)
       : { problem: "this server does not accept client metadata documents (URL client ids)" };

@@ -47,7 +47,10 @@ test("a metadata-document client id that is not in the URL parser's own form is 
     const s = await testServer({ fetch: serve(id), outbound: ALLOW });
     const res = await s.call(query(id));
     assert.equal(res.status, 400, JSON.stringify(id));
-    assert.match(await res.text(), /Unknown client/);
+    const page = await res.text();
+    assert.match(page, /Unknown client/);
+    // The page names the URL rule broken, not "no client is registered".
+    assert.match(page, /the client id URL must (be in normalised form|not contain dot segments)/);
     assert.deepEqual(fetched, [], `${JSON.stringify(id)} was fetched`);
     assert.ok(!s.events.some((e) => /[\r\n\t]/.test(e.clientId ?? "")));
   }
@@ -57,4 +60,41 @@ test("a metadata-document client id that is not in the URL parser's own form is 
   const res = await s.call(query(good));
   assert.equal(res.status, 200);
   assert.ok(consentFields(await res.text()).consent_id);
+});
+
+test("an https client id the URL rules refuse is reported by the rule it breaks", async () => {
+  const { challenge } = await pkce();
+  const s = await testServer({ outbound: ALLOW });
+  for (
+    const [id, rule] of [
+      ["https://app.example.org", /the client id URL must have a path component/],
+      ["https://app.example.org/", /the client id URL must have a path component/],
+      ["https://user@app.example.org/c", /the client id URL must not contain a username/],
+      ["https://app.example.org/c#", /the client id URL must not contain a fragment/],
+      ["https://App.example.org/c", /the client id URL must be in normalised form/],
+    ] as const
+  ) {
+    const res = await s.call(authorizeQuery({
+      response_type: "code",
+      client_id: id,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    }));
+    assert.equal(res.status, 400, id);
+    const page = await res.text();
+    assert.match(page, rule, id);
+    assert.doesNotMatch(page, /no client is registered/, id);
+    const token = await s.form("/token", {
+      grant_type: "authorization_code",
+      code: "x",
+      client_id: id,
+      redirect_uri: REDIRECT,
+      code_verifier: "a".repeat(43),
+    });
+    assert.equal(token.status, 401, id);
+    const body = await token.json();
+    assert.equal(body.error, "invalid_client", id);
+    assert.match(body.error_description, rule, id);
+  }
 });
