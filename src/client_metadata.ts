@@ -78,16 +78,23 @@ export interface EffectiveMetadata {
 /** Where the metadata came from: a registration request or a metadata document. */
 export type MetadataSource = "dcr" | "cimd";
 
+// Every message names the rule (zod's own is a bare "Invalid input"); the field path is prefixed.
+const text = (max: number) =>
+  z.string(`must be a string of at most ${max} characters`).check(
+    z.maxLength(max, `must be a string of at most ${max} characters`),
+  );
+const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
+
 const shape = z.looseObject({
-  redirect_uris: z.array(z.string().check(z.maxLength(2000))).check(
-    z.minLength(1, "redirect_uris must list at least one URI"),
+  redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
+    z.minLength(1, "must list at least one URI"),
   ),
-  token_endpoint_auth_method: z.optional(z.string()),
-  grant_types: z.optional(z.array(z.string())),
-  response_types: z.optional(z.array(z.string())),
-  client_name: z.optional(z.string().check(z.maxLength(200))),
-  scope: z.optional(z.string().check(z.maxLength(2000))),
-  token_endpoint_auth_signing_alg: z.optional(z.string()),
+  token_endpoint_auth_method: z.optional(z.string("must be a string")),
+  grant_types: z.optional(strings),
+  response_types: z.optional(strings),
+  client_name: z.optional(text(200)),
+  scope: z.optional(text(2000)),
+  token_endpoint_auth_signing_alg: z.optional(z.string("must be a string")),
 });
 
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];

@@ -116,6 +116,58 @@ test("registration where nothing supported remains → 400 invalid_client_metada
   assert.equal((await s.auth.admin.listClients()).length, 0);
 });
 
+test("a wrongly typed or oversized field → 400 naming the field and the rule (not zod's 'Invalid input')", async () => {
+  const s = await testServer();
+  const cases: [Record<string, unknown>, string, string][] = [
+    [
+      { client_name: "n".repeat(201) },
+      "invalid_client_metadata",
+      "client_name: must be a string of at most 200 characters",
+    ],
+    [
+      { client_name: 5 },
+      "invalid_client_metadata",
+      "client_name: must be a string of at most 200 characters",
+    ],
+    [
+      { redirect_uris: REDIRECT },
+      "invalid_redirect_uri",
+      "redirect_uris: must be an array of URI strings",
+    ],
+    [{ redirect_uris: [] }, "invalid_redirect_uri", "redirect_uris: must list at least one URI"],
+    [
+      { redirect_uris: [5] },
+      "invalid_redirect_uri",
+      "redirect_uris.0: must be a string of at most 2000 characters",
+    ],
+    [{ scope: 5 }, "invalid_client_metadata", "scope: must be a string of at most 2000 characters"],
+    [
+      { grant_types: "authorization_code" },
+      "invalid_client_metadata",
+      "grant_types: must be an array of strings",
+    ],
+    [
+      { response_types: [1] },
+      "invalid_client_metadata",
+      "response_types.0: each entry must be a string",
+    ],
+    [
+      { token_endpoint_auth_method: 1 },
+      "invalid_client_metadata",
+      "token_endpoint_auth_method: must be a string",
+    ],
+  ];
+  for (const [extra, error, description] of cases) {
+    const err = await expectError(
+      await postJson(s, { redirect_uris: [REDIRECT], ...extra }),
+      400,
+      error,
+    );
+    assert.equal(err.error_description, description, JSON.stringify(extra));
+  }
+  assert.equal((await s.auth.admin.listClients()).length, 0);
+});
+
 test("every tolerated field: dropped or kept as the README table says; unknown fields ignored", async () => {
   const s = await testServer();
   const res = await postJson(s, {

@@ -115,7 +115,10 @@ test("documents that must be refused: an error page naming the rule, never redir
       /client_id is not exactly its URL/,
     ],
     "no client_name": [{ ...goodDoc, client_name: undefined }, /has no client_name/],
-    "no redirect_uris": [{ ...goodDoc, redirect_uris: [] }, /redirect_uris must list/],
+    "no redirect_uris": [
+      { ...goodDoc, redirect_uris: [] },
+      /redirect_uris: must list at least one URI/,
+    ],
     "javascript: redirect": [
       { ...goodDoc, redirect_uris: ["javascript:alert(1)"] },
       /forbidden scheme \(javascript:\)/,
