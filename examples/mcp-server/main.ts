@@ -8,6 +8,7 @@ import { generateSigningKey } from "../../mod.ts";
 import type { JWK } from "jose";
 import { createDemoApp } from "./app.ts";
 import { upstreamFromEnv } from "./upstream.ts";
+import type { Upstream } from "../../src/identity/mod.ts";
 import type { EncryptionKey } from "../../src/props.ts";
 import { base64url } from "jose";
 
@@ -34,7 +35,14 @@ if (!key) {
 const limitsOff = Deno.env.get("GATEHOUSE_RATE_LIMITS")?.toLowerCase() === "off";
 // Optional: sign in through your OIDC provider (GATEHOUSE_UPSTREAM_ISSUER / _CLIENT_ID /
 // _CLIENT_SECRET); its tokens are grant props, sealed with a key kept like the signing key.
-const upstream = upstreamFromEnv((name) => Deno.env.get(name));
+let upstream: Upstream | undefined;
+try {
+  upstream = upstreamFromEnv((name) => Deno.env.get(name));
+} catch (e) {
+  // One line, no stack trace: a GATEHOUSE_UPSTREAM_* variable is missing or not usable.
+  console.error(`GATEHOUSE_UPSTREAM_*: ${(e as Error).message}`);
+  Deno.exit(1);
+}
 let propsKey = (await kv.get<EncryptionKey>(["demo", "props-key"])).value;
 if (upstream && !propsKey) {
   propsKey = { kid: "demo", key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))) };
