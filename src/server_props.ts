@@ -43,15 +43,22 @@ export function propsSupport(
   const plugin = pluginOf(cfg.authenticate);
   // Props are looked up at verify time only once this server can have any.
   let inUse = Boolean(cfg.encryptionKeys?.length || plugin);
+  // Once per server: at start with an identity plugin (it seals its sign-in state, sessions and
+  // upstream tokens from the first request on), else at the first props write.
+  let warned = false;
+  const warnEphemeral = () => {
+    if (warned || !sealer.ephemeral) return;
+    warned = true;
+    warn(
+      "[gatehouse] WARNING: no encryptionKeys configured; sign-in sessions and grant props are sealed with an ephemeral key and are lost on restart.",
+    );
+  };
+  if (plugin) warnEphemeral();
   const sealed = grantProps(store, sealer);
   const props: GrantProps = {
     ...sealed,
     write(grantId, p, exp) {
-      if (!inUse && sealer.ephemeral) {
-        warn(
-          "[gatehouse] WARNING: no encryptionKeys configured; grant props are sealed with an ephemeral key and are lost on restart.",
-        );
-      }
+      warnEphemeral();
       inUse = true;
       return sealed.write(grantId, p, exp);
     },

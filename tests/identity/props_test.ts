@@ -12,6 +12,7 @@ import { memoryStorage } from "../../mod.ts";
 import type { Storage } from "../../mod.ts";
 import { toAuthInfo } from "../../mcp.ts";
 import { refreshWith, testServer, tokensFor } from "../support/flow.ts";
+import { loginForm } from "../../src/identity/mod.ts";
 
 const SECRET = "upstream-secret-token-4f1b2c";
 const key = () => ({
@@ -260,4 +261,35 @@ test("props: the bare key `keys generate` prints (GATEHOUSE_ENCRYPTION_KEY) seal
   const s3 = await testServer({ storage, encryptionKeys: [newKey], authenticate: withProps() });
   const v3 = await s3.auth.verify(t.access_token);
   assert.equal(v3.ok && v3.claims.props?.upstreamToken, undefined);
+});
+
+test("props: without encryptionKeys one warning — at the first props write, or at start with an identity plugin", async () => {
+  const warned: string[] = [];
+  const warn = console.warn;
+  console.warn = (m: string) => void warned.push(String(m));
+  const ephemeral = (lines: string[]) =>
+    lines.filter((m) => /no encryptionKeys configured; .*ephemeral key/.test(m));
+  try {
+    // authenticate returning props: nothing at start, one line at the first grant, not again.
+    const s = await testServer({ authenticate: withProps(), quiet: false });
+    assert.deepEqual(ephemeral(warned), []);
+    await tokensFor(s);
+    await tokensFor(s);
+    assert.equal(ephemeral(warned).length, 1, warned.join("\n"));
+    // An identity plugin (loginForm) seals its sessions with the key: warned at start.
+    warned.length = 0;
+    await testServer({ authenticate: loginForm({ verify: () => null }), quiet: false });
+    assert.equal(ephemeral(warned).length, 1, warned.join("\n"));
+    // Configured keys, or quiet: no such line.
+    warned.length = 0;
+    await testServer({
+      authenticate: loginForm({ verify: () => null }),
+      encryptionKeys: [key()],
+      quiet: false,
+    });
+    await testServer({ authenticate: loginForm({ verify: () => null }) });
+    assert.deepEqual(ephemeral(warned), []);
+  } finally {
+    console.warn = warn;
+  }
 });
