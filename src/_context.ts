@@ -27,6 +27,8 @@ export interface Ctx {
   endpoint: string;
   /** Report an app hook that threw (`error` event + console unless quiet); never throws. */
   hookFailed(hook: string, error: unknown): void;
+  /** The caller's IP for this request (`clientIp` config or the default extractor), if known. */
+  clientIp?(): string | undefined;
   /** Revoke a grant and report it (`grant.revoked`, or `token.revoked` for RFC 7009); returns it if it was active. */
   revoke(
     grantId: string,

@@ -61,8 +61,14 @@ export interface AuthenticatorHost {
   ): Response;
 }
 
+/** What the server knows about the caller of a plugin route. */
+export interface PluginCaller {
+  /** The caller's IP (the server's `clientIp` option, or the socket address / platform header). */
+  clientIp?: string;
+}
+
 /** A request handler for one plugin route. */
-export type PluginHandler = (req: Request) => Promise<Response>;
+export type PluginHandler = (req: Request, caller?: PluginCaller) => Promise<Response>;
 
 /** What a pluggable `authenticate` carries as its `gatehouse` property. */
 export interface AuthenticatorPlugin {

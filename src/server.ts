@@ -32,6 +32,7 @@ import type { ApprovalFilter, ApprovalRecord } from "./approvals.ts";
 import { createVerifier } from "./verifier.ts";
 import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
 import type { Ctx } from "./_context.ts";
+import { defaultClientIp } from "./_client_ip.ts";
 import { propsSupport } from "./server_props.ts";
 
 /** Filter for the admin grant listing and bulk revocation. */
@@ -245,7 +246,9 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
   // An `authenticate` plugin (`./identity`) adds its routes, e.g. `/callback/github`.
   for (const [path, methods] of Object.entries(extras.attach(revokeAndReport))) {
     const wrapped: Record<string, Handler> = {};
-    for (const [m, h] of Object.entries(methods)) wrapped[m] = (_ctx, req) => h(req);
+    for (const [m, h] of Object.entries(methods)) {
+      wrapped[m] = (ctx, req) => h(req, { clientIp: ctx.clientIp?.() });
+    }
     routes.set(cfg.basePath + path, { api: false, methods: wrapped });
   }
 
@@ -292,6 +295,14 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
         endpoint,
         emit: (e) => events.emit(e, endpoint),
         hookFailed: (hook, error) => events.hookFailed(hook, endpoint, error),
+        clientIp: () => {
+          try {
+            return (cfg.clientIp ?? defaultClientIp)(req, info);
+          } catch (e) {
+            events.hookFailed("clientIp", endpoint, e);
+            return undefined;
+          }
+        },
       };
       const limited = cfg.rateLimits === false ? undefined : limitedPaths.get(endpoint);
       if (limited) {

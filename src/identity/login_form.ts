@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { AuthenticatorHost, AuthenticatorPlugin } from "../authenticator.ts";
+import type { AuthenticatorHost, AuthenticatorPlugin, PluginCaller } from "../authenticator.ts";
 import type { AuthenticateContext, AuthenticateResult } from "../config.ts";
 import { html, HTML_HEADERS, readForm } from "../_http.ts";
 import { basePath, cookie, errorCode, randomToken, setCookie, sha256 } from "./_common.ts";
@@ -64,8 +64,10 @@ export interface LoginFormOptions {
   /** Failure counting window and lockout, seconds. Default 900. */
   lockoutSeconds?: number;
   /**
-   * The client's IP for rate limiting (e.g. from your platform's connection info or a
-   * trusted proxy header). Default: none, so failures are counted per user name alone.
+   * The client's IP for rate limiting (e.g. from a trusted proxy header). Default: the server's
+   * own (`createAuthServer({ clientIp })`, else the socket address passed to
+   * `handle(req, info)` or `CF-Connecting-IP` on Workers); only when none is known are failures
+   * counted per user name alone.
    */
   clientIp?: (req: Request) => string | undefined;
 }
@@ -183,7 +185,7 @@ ${inputs}
     return s && s.exp > h().now() && typeof s.subject === "string" ? s : undefined;
   }
 
-  async function submit(req: Request): Promise<Response> {
+  async function submit(req: Request, caller?: PluginCaller): Promise<Response> {
     const hs = h();
     let form: Map<string, string>;
     try {
@@ -209,7 +211,7 @@ ${inputs}
     }
     // One count per user however it is spelled (fullwidth and other compatibility forms, case).
     const user = (values[fields[0].name] ?? "").normalize("NFKC").trim().toLowerCase();
-    const ip = options.clientIp?.(req) ?? "";
+    const ip = options.clientIp?.(req) ?? caller?.clientIp ?? "";
     const key = ["limits", "login", await sha256(`${ip}\n${user}`)];
     // Count the attempt before checking it, atomically: parallel guesses cannot all read the
     // same count and each get a check (a success clears the count below).

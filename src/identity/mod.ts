@@ -42,6 +42,7 @@ export type { AuthenticateContext, AuthenticateResult } from "../config.ts";
 export type {
   AuthenticatorHost,
   AuthenticatorPlugin,
+  PluginCaller,
   PluginHandler,
   PluginStore,
 } from "../authenticator.ts";

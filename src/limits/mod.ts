@@ -176,23 +176,7 @@ export const DEFAULT_LIMITS: EndpointLimits = {
 /** Extracts the caller's IP from a request you trust to carry it. */
 export type ClientIpExtractor = (req: Request, info?: unknown) => string | undefined;
 
-/**
- * The default client-IP extractor: the socket address where the runtime hands
- * it over (`Deno.serve`'s `info.remoteAddr.hostname`, or any `info` of that
- * shape — pass `{ remoteAddr: { hostname: socket.remoteAddress } }` from
- * `node:http`), and on Cloudflare Workers the `CF-Connecting-IP` header, which
- * Cloudflare sets and clients cannot forge. Never `X-Forwarded-For`. Returns
- * undefined when unknown (per-IP limits are then skipped).
- */
-export function defaultClientIp(req: Request, info?: unknown): string | undefined {
-  const addr = (info as { remoteAddr?: { hostname?: unknown } } | undefined)?.remoteAddr?.hostname;
-  if (typeof addr === "string" && addr) return addr;
-  const nav = (globalThis as { navigator?: { userAgent?: string } }).navigator;
-  if (nav?.userAgent === "Cloudflare-Workers") {
-    return req.headers.get("cf-connecting-ip") ?? undefined;
-  }
-  return undefined;
-}
+export { defaultClientIp } from "../_client_ip.ts";
 
 /**
  * A client-IP extractor reading one header set by a proxy you control (the

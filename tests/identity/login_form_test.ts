@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { base64url } from "jose";
 import { createAuthServer, generateSigningKey, memoryStorage } from "../../mod.ts";
-import type { AuthServer } from "../../mod.ts";
+import type { AuthServer, AuthServerConfig } from "../../mod.ts";
 import { loginForm } from "../../src/identity/mod.ts";
 import type { LoginFormOptions } from "../../src/identity/mod.ts";
 import { Browser } from "../support/browser.ts";
@@ -17,13 +17,16 @@ import { pkce } from "../support/flow.ts";
 const signingKey = generateSigningKey();
 const PASSWORD = "correct horse battery staple";
 
-async function serve(extra: Partial<LoginFormOptions> = {}) {
+async function serve(
+  extra: Partial<LoginFormOptions> = {},
+  server: Partial<AuthServerConfig> = {},
+) {
   const ref: { auth?: AuthServer } = {};
-  const server = Deno.serve(
+  const httpServer = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
     (req) => ref.auth!.handle(req),
   );
-  const origin = `http://127.0.0.1:${server.addr.port}`;
+  const origin = `http://127.0.0.1:${httpServer.addr.port}`;
   const auth = ref.auth = createAuthServer({
     issuer: origin,
     resources: [origin + "/mcp"],
@@ -41,8 +44,9 @@ async function serve(extra: Partial<LoginFormOptions> = {}) {
     }],
     keys: [await signingKey],
     quiet: true,
+    ...server,
   });
-  return { origin, auth, close: () => server.shutdown() };
+  return { origin, auth, close: () => httpServer.shutdown() };
 }
 
 async function authorizeUrl(origin: string): Promise<string> {
@@ -161,42 +165,58 @@ test("loginForm: CSRF token and cookie are both required; return_to must be /aut
   }
 });
 
+/** Three wrong passwords lock alice out on one IP; bob on that IP and alice elsewhere go on. */
+async function lockoutHoldsPerIpAndUser(s: { origin: string }): Promise<void> {
+  const b = new Browser();
+  const start = await authorizeUrl(s.origin);
+  let html = await (await b.request(start)).text();
+  const attempt = async (username: string, password: string, ip = "198.51.100.7") => {
+    const fields = new URLSearchParams();
+    for (const m of html.matchAll(/name="(csrf|return_to)" value="([^"]*)"/g)) {
+      fields.set(m[1], m[2].replaceAll("&amp;", "&"));
+    }
+    fields.set("username", username);
+    fields.set("password", password);
+    const res = await b.request(s.origin + "/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-test-ip": ip },
+      body: fields.toString(),
+    });
+    if (res.status !== 303) html = await res.clone().text();
+    return res;
+  };
+  for (let i = 0; i < 3; i++) {
+    const r = await attempt("alice", "wrong-" + i);
+    assert.equal(r.status, 401);
+    await r.body?.cancel();
+  }
+  const locked = await attempt("alice", PASSWORD);
+  assert.equal(locked.status, 429, "even the right password waits out the lockout");
+  assert.equal(locked.headers.get("retry-after"), "900");
+  await locked.body?.cancel();
+  const otherUser = await attempt("bob", "wrong");
+  assert.equal(otherUser.status, 401, "another user on the same IP is not locked out");
+  await otherUser.body?.cancel();
+  const otherIp = await attempt("alice", PASSWORD, "203.0.113.9");
+  assert.equal(otherIp.status, 303, "another IP is not locked out");
+  await otherIp.body?.cancel();
+}
+
 test("loginForm: failures are limited per IP + user name; other users and IPs are not affected", async () => {
   const s = await serve({ maxFailures: 3 });
   try {
-    const b = new Browser();
-    const start = await authorizeUrl(s.origin);
-    let html = await (await b.request(start)).text();
-    const attempt = async (username: string, password: string, ip = "198.51.100.7") => {
-      const fields = new URLSearchParams();
-      for (const m of html.matchAll(/name="(csrf|return_to)" value="([^"]*)"/g)) {
-        fields.set(m[1], m[2].replaceAll("&amp;", "&"));
-      }
-      fields.set("username", username);
-      fields.set("password", password);
-      const res = await b.request(s.origin + "/login", {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", "x-test-ip": ip },
-        body: fields.toString(),
-      });
-      if (res.status !== 303) html = await res.clone().text();
-      return res;
-    };
-    for (let i = 0; i < 3; i++) {
-      const r = await attempt("alice", "wrong-" + i);
-      assert.equal(r.status, 401);
-      await r.body?.cancel();
-    }
-    const locked = await attempt("alice", PASSWORD);
-    assert.equal(locked.status, 429, "even the right password waits out the lockout");
-    assert.equal(locked.headers.get("retry-after"), "900");
-    await locked.body?.cancel();
-    const otherUser = await attempt("bob", "wrong");
-    assert.equal(otherUser.status, 401, "another user on the same IP is not locked out");
-    await otherUser.body?.cancel();
-    const otherIp = await attempt("alice", PASSWORD, "203.0.113.9");
-    assert.equal(otherIp.status, 303, "another IP is not locked out");
-    await otherIp.body?.cancel();
+    await lockoutHoldsPerIpAndUser(s);
+  } finally {
+    await s.close();
+  }
+});
+
+test("loginForm without its own clientIp counts by the server's caller IP (createAuthServer clientIp)", async () => {
+  const s = await serve({ maxFailures: 3, clientIp: undefined }, {
+    clientIp: (req) => req.headers.get("x-test-ip") ?? undefined,
+  });
+  try {
+    await lockoutHoldsPerIpAndUser(s);
   } finally {
     await s.close();
   }
