@@ -3,260 +3,60 @@
  * local or remote keys, or asks an RFC 7662 introspection endpoint, and answers with RFC 6750 /
  * RFC 9728 challenges. Never throws for bad input.
  *
+ * `createVerifier` wires the steps, each in its own file: parse (`verifier_bearer`), key lookup
+ * and signature (`verifier_local`, `verifier_jwks`), claims check (`verifier_claims`),
+ * introspection (`verifier_introspect`), revocation check (`verifier_revocation`), scopes
+ * (`verifier_scopes`) and challenge (`verifier_challenge`). The fresh-token fast path stays here.
+ *
  * Deliberately free of zod and of any server code so that `verify.ts` stays small.
  *
  * @module
  */
 
 import {
-  type JwkSet,
   type JwtAlgorithm,
-  JwtError,
-  parseCompactJws,
-  type PublicJwk,
   SUPPORTED_ALGORITHMS,
   tryDecodePayload,
   trySignatureAndInput,
   verifySignature,
 } from "./_jwt.ts";
-import { challengeResponse } from "./verifier_challenge.ts";
+import { B64TOKEN, extractToken } from "./verifier_bearer.ts";
+import { Failure, failureResult, lastResortResult } from "./verifier_challenge.ts";
+import { claimsFromIntrospection, createClaimsCheck } from "./verifier_claims.ts";
+import { introspectionScopes, introspectToken } from "./verifier_introspect.ts";
 import { KeyStore } from "./verifier_jwks.ts";
-import { introspectToken } from "./verifier_introspect.ts";
-import { BodyError, readBoundedText } from "./_body.ts";
-import { createScopeChecker, type ScopeHierarchy, splitScopes } from "./verifier_scopes.ts";
+import { createLocalCheck, headerFailure } from "./verifier_local.ts";
+import { canonicalResource, resourceMetadataUrlFor } from "./verifier_resource.ts";
+import { type CacheEntry, checkRevocation } from "./verifier_revocation.ts";
+import { createScopeChecker } from "./verifier_scopes.ts";
+import type {
+  IntrospectionOptions,
+  VerifiedToken,
+  Verifier,
+  VerifierOptions,
+  VerifyFailure,
+  VerifyResult,
+} from "./verifier_types.ts";
 
 export type { JwkSet, JwtAlgorithm, PublicJwk } from "./_jwt.ts";
 export type { ScopeHierarchy } from "./verifier_scopes.ts";
+export type {
+  IntrospectionOptions,
+  RevocationOptions,
+  VerifiedToken,
+  Verifier,
+  VerifierOptions,
+  VerifierStats,
+  VerifyFailure,
+  VerifyFunction,
+  VerifyOptions,
+  VerifyResult,
+  VerifySuccess,
+} from "./verifier_types.ts";
+export { canonicalResource, resourceMetadataUrlFor } from "./verifier_resource.ts";
 
-/** A successfully verified access token. */
-export interface VerifiedToken {
-  /** The raw bearer token. */
-  token: string;
-  /** `sub`: the resource owner. */
-  subject: string;
-  /** `client_id`: the OAuth client the token was issued to. */
-  clientId: string;
-  /** Scopes granted (from the space-separated `scope` claim), as issued. */
-  scopes: string[];
-  /** `exp`, seconds since the epoch. */
-  expiresAt: number;
-  /** `iat`, seconds since the epoch (0 when an introspection response omits it). */
-  issuedAt: number;
-  /** `gid`: Gatehouse grant id, if the issuer set one. */
-  grantId: string | undefined;
-  /** The audience this token was accepted for (the verifier's canonical resource URI). */
-  resource: string;
-  /** `jti`, if any. */
-  jti: string | undefined;
-  /** The raw payload (JWT claims or the introspection response). */
-  claims: Record<string, unknown>;
-  /**
-   * The grant's props (decrypted), set only by the authorization server's same-process
-   * `auth.verify`; never part of the token.
-   */
-  props?: Record<string, unknown>;
-}
-
-/** Revocation policy for {@linkcode createVerifier}. */
-export interface RevocationOptions {
-  /**
-   * `strict`: `isRevoked` on every verify, even on a cache hit. `cached`: its answer is reused
-   * for `ttlMs`. `stateless`: never called (rely on short token lifetimes).
-   */
-  mode: "strict" | "cached" | "stateless";
-  /** How long a `cached` answer is reused, ms (default 30 000). */
-  ttlMs?: number;
-  /** Returns true when the token (or its grant) has been revoked. */
-  isRevoked(claims: VerifiedToken): Promise<boolean>;
-}
-
-/** RFC 7662 remote check. */
-export interface IntrospectionOptions {
-  /** The introspection endpoint URL. */
-  endpoint: string;
-  /** Client id for client_secret_basic authentication. */
-  clientId: string;
-  /** Client secret for client_secret_basic authentication. */
-  clientSecret: string;
-  /** Reuse an `active` answer for this long, ms (default 0: ask on every verify). */
-  cacheTtlMs?: number;
-  /** Time limit for one introspection call, headers and body, ms (default 5000); past it → 503. */
-  timeoutMs?: number;
-  /**
-   * With local keys (`jwks`/`keys`/`jwksUri`) as well: introspect only calls that require one of
-   * these scopes (e.g. `["mcp:write"]` for tools that change things); other calls are checked
-   * locally and keep accepting a revoked token until it expires. Default: every call.
-   */
-  scopes?: string[];
-}
-
-/** Options for {@linkcode createVerifier}. */
-export interface VerifierOptions {
-  /** Expected `iss`, compared exactly. */
-  issuer: string;
-  /** This resource server's URL; the token's `aud` must match its canonical form. */
-  audience: string;
-  /** Local verification keys. */
-  jwks?: JwkSet;
-  /** Local verification keys as a plain array (shorthand for `jwks: { keys }`). */
-  keys?: PublicJwk[];
-  /** Remote JWKS URL (e.g. the issuer's `jwks_uri`). */
-  jwksUri?: string;
-  /** Accepted algorithms (default both). */
-  algorithms?: JwtAlgorithm[];
-  /** Allowed clock skew in seconds (default 5). */
-  clockTolerance?: number;
-  /** RFC 9728 metadata URL for challenges (default derived from `audience`). */
-  resourceMetadataUrl?: string;
-  /** Scopes to advertise in 401 challenges when the call names none (`offline_access` dropped). */
-  scopesSupported?: string[];
-  /** scope → scopes it includes, applied transitively. */
-  scopeHierarchy?: ScopeHierarchy;
-  /** Verified-token cache (default 1000 entries); `false` disables it. */
-  cache?: { maxEntries?: number } | false;
-  /** Revocation policy (default: stateless). */
-  revocation?: RevocationOptions;
-  /** RFC 7662 introspection, instead of or in addition to local JWT checks. */
-  introspection?: IntrospectionOptions;
-  /** Remote JWKS refresh tuning; `timeoutMs` bounds one fetch, headers and body (default 5000). */
-  jwksCache?: {
-    cooldownMs?: number;
-    defaultMaxAgeMs?: number;
-    maxMaxAgeMs?: number;
-    timeoutMs?: number;
-  };
-  /**
-   * `fetch` for every outbound request of the verifier — the remote JWKS and
-   * the introspection endpoint (an egress proxy, mTLS, a test double).
-   * Default: the global fetch.
-   */
-  fetch?: typeof fetch;
-  /** Clock in ms (default Date.now). */
-  now?: () => number;
-}
-
-/** Per-call options for {@linkcode Verifier.verify}. */
-export interface VerifyOptions {
-  /** All scopes the operation needs. */
-  scopes?: string[];
-}
-
-/** Successful verification. */
-export interface VerifySuccess {
-  /** Discriminant. */
-  ok: true;
-  /** The verified token. */
-  claims: VerifiedToken;
-}
-
-/** Failed verification, with a ready-to-send challenge response. */
-export interface VerifyFailure {
-  /** Discriminant. */
-  ok: false;
-  /** OAuth error code (`invalid_request`, `invalid_token`, `insufficient_scope`, `temporarily_unavailable`). */
-  error: string;
-  /** HTTP status of `response`. */
-  status: number;
-  /** The response to return to the client (WWW-Authenticate, no-store, JSON body). */
-  response: Response;
-}
-
-/** The result of {@linkcode Verifier.verify}. */
-export type VerifyResult = VerifySuccess | VerifyFailure;
-
-/** A verify function: a Request (bearer taken from it) or a raw token string. */
-export type VerifyFunction = (
-  reqOrToken: Request | string,
-  options?: VerifyOptions,
-) => Promise<VerifyResult>;
-
-/** Counters, for diagnostics, benchmarks and tests. */
-export interface VerifierStats {
-  /** Signature verifications performed. */
-  signatureChecks: number;
-  /** Verified-token cache hits. */
-  cacheHits: number;
-  /** Remote JWKS fetches started. */
-  jwksFetches: number;
-  /** Introspection requests sent. */
-  introspections: number;
-  /** isRevoked calls. */
-  revocationChecks: number;
-}
-
-/** A token verifier bound to one resource. */
-export interface Verifier {
-  /** Verifies a request's bearer token (or a raw token). Never throws. */
-  verify: VerifyFunction;
-  /** Returns the `required` scopes not covered by `granted` under the scope hierarchy. */
-  missingScopes(granted: readonly string[], required: readonly string[]): string[];
-  /** The canonical resource URI (audience). */
-  readonly resource: string;
-  /** The protected-resource metadata URL used in challenges. */
-  readonly resourceMetadataUrl: string;
-  /** Current counters. */
-  stats(): VerifierStats;
-}
-
-/**
- * Canonical form of a resource URI for comparison: lowercase scheme and host (via URL
- * parsing), default port dropped, no fragment, no trailing slash. Non-URLs are returned as is.
- */
-export function canonicalResource(resource: string): string {
-  let url: URL;
-  try {
-    url = new URL(resource);
-  } catch {
-    return resource;
-  }
-  return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}${url.search}`;
-}
-
-/** The RFC 9728 path-suffixed metadata URL for a resource (`/mcp` → `/.well-known/oauth-protected-resource/mcp`). */
-export function resourceMetadataUrlFor(resource: string): string {
-  const url = new URL(resource);
-  const path = url.pathname.replace(/\/+$/, "");
-  return `${url.protocol}//${url.host}/.well-known/oauth-protected-resource${path}`;
-}
-
-interface CacheEntry {
-  verified: VerifiedToken;
-  expiresAtMs: number;
-  revokedCheckedAt?: number;
-  revoked?: boolean;
-  introspectedAt?: number;
-}
-
-/** Largest form body inspected for a forbidden `access_token` parameter (RFC 6750 §2.2), bytes. */
-const MAX_FORM_BYTES = 64 * 1024;
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const ACCEPTED_TYP = new Set(["at+jwt", "application/at+jwt"]);
 const NO_HEADER: Record<string, unknown> = Object.freeze({});
-
 const NO_SCOPES: readonly string[] = Object.freeze([]);
-const STRING_CLAIMS = ["iss", "sub", "client_id", "jti"] as const;
-const NUMBER_CLAIMS = ["exp", "iat"] as const;
-
-function badClaim(description: string): Failure {
-  return new Failure(401, "invalid_token", description);
-}
-
-function isClaimString(value: unknown): boolean {
-  return typeof value === "string" && value !== "";
-}
-
-function isClaimNumber(value: unknown): boolean {
-  return typeof value === "number" && Number.isFinite(value);
-}
-
-class Failure {
-  constructor(
-    readonly status: number,
-    readonly error: "invalid_request" | "invalid_token" | "insufficient_scope" | undefined,
-    readonly description: string,
-    readonly scopes?: readonly string[],
-  ) {}
-}
 
 /**
  * Creates a verifier for one resource. Throws TypeError for invalid options (not for tokens).
@@ -321,153 +121,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
   });
   const counters = { signatureChecks: 0, cacheHits: 0, introspections: 0, revocationChecks: 0 };
 
-  const fail = (f: Failure, required: readonly string[]): VerifyFailure => {
-    const scopes = f.scopes ?? (required.length > 0 ? required : scopesSupported);
-    const response = challengeResponse({
-      status: f.status,
-      error: f.error,
-      description: f.description,
-      resourceMetadata: resourceMetadataUrl,
-      scopes,
-    });
-    const error = f.status === 503 ? "temporarily_unavailable" : f.error ?? "invalid_token";
-    return { ok: false, error, status: f.status, response };
-  };
+  const fail = (f: Failure, required: readonly string[]): VerifyFailure =>
+    failureResult(f, required, resourceMetadataUrl, scopesSupported);
 
   const lastResort = (
     required: readonly string[],
     description = "token could not be verified",
-  ): VerifyResult => {
-    try {
-      return fail(new Failure(401, "invalid_token", description), required);
-    } catch {
-      return {
-        ok: false,
-        error: "invalid_token",
-        status: 401,
-        response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
-      };
-    }
-  };
+  ): VerifyResult => lastResortResult(required, description, resourceMetadataUrl, scopesSupported);
 
-  const extractToken = async (input: Request | string): Promise<string | Failure | undefined> => {
-    if (typeof input === "string") {
-      if (input === "") return undefined;
-      return B64TOKEN.test(input) ? input : new Failure(401, "invalid_token", "malformed token");
-    }
-    const header = input.headers.get("authorization");
-    let token: string | undefined;
-    if (header !== null) {
-      const trimmed = header.trim();
-      const space = trimmed.indexOf(" ");
-      const scheme = space < 0 ? trimmed : trimmed.slice(0, space);
-      if (scheme.toLowerCase() === "bearer") {
-        const value = space < 0 ? "" : trimmed.slice(space + 1).trim();
-        if (!B64TOKEN.test(value)) {
-          return new Failure(400, "invalid_request", "malformed Authorization header");
-        }
-        token = value;
-      }
-    }
-    if (input.url.includes("access_token")) {
-      let inQuery = false;
-      try {
-        inQuery = new URL(input.url).searchParams.has("access_token");
-      } catch {
-        inQuery = false;
-      }
-      if (inQuery) {
-        return new Failure(
-          400,
-          "invalid_request",
-          "access tokens in the query string are not accepted",
-        );
-      }
-    }
-    const type = input.headers.get("content-type") ?? "";
-    if (
-      input.body !== null && input.method !== "GET" && input.method !== "HEAD" &&
-      type.toLowerCase().startsWith("application/x-www-form-urlencoded")
-    ) {
-      // Bounded: a form body too large to inspect for a second token is refused, not buffered.
-      let text: string;
-      try {
-        text = await readBoundedText(input.clone(), MAX_FORM_BYTES);
-      } catch (e) {
-        return new Failure(
-          e instanceof BodyError && e.reason === "too_large" ? 413 : 400,
-          "invalid_request",
-          "the form body could not be inspected for an access token",
-        );
-      }
-      const form = new URLSearchParams(text);
-      if (form.has("access_token")) {
-        return new Failure(
-          400,
-          "invalid_request",
-          token === undefined
-            ? "send the access token in the Authorization header"
-            : "more than one access token was sent",
-        );
-      }
-    }
-    return token;
-  };
-
-  const audienceMatches = (aud: unknown): boolean => {
-    const auds = Array.isArray(aud) ? aud : [aud];
-    return auds.some((a) =>
-      a === resource || (typeof a === "string" && canonicalResource(a) === resource)
-    );
-  };
-
-  const validateClaims = (
-    payload: Record<string, unknown>,
-    token: string,
-    at: number,
-  ): VerifiedToken | Failure => {
-    // Module-level name lists and no closure: this runs on every fresh token.
-    for (const name of STRING_CLAIMS) {
-      if (!isClaimString(payload[name])) return badClaim(`token is missing the ${name} claim`);
-    }
-    for (const name of NUMBER_CLAIMS) {
-      if (!isClaimNumber(payload[name])) return badClaim(`token is missing the ${name} claim`);
-    }
-    const aud = payload.aud;
-    if (aud === undefined) return badClaim("token is missing the aud claim");
-    if (payload.iss !== issuer) return badClaim("token was issued by another issuer");
-    if (aud !== resource && !audienceMatches(aud)) {
-      return badClaim("token audience is not this resource");
-    }
-    const exp = payload.exp as number;
-    const iat = payload.iat as number;
-    if (at >= exp * 1000 + toleranceMs) return badClaim("token expired");
-    if (iat * 1000 > at + toleranceMs) return badClaim("token issued in the future");
-    if (payload.nbf !== undefined) {
-      if (typeof payload.nbf !== "number" || !Number.isFinite(payload.nbf)) {
-        return badClaim("malformed nbf claim");
-      }
-      if (payload.nbf * 1000 > at + toleranceMs) return badClaim("token not yet valid");
-    }
-    if (payload.scope !== undefined && typeof payload.scope !== "string") {
-      return badClaim("malformed scope claim");
-    }
-    if (payload.gid !== undefined && typeof payload.gid !== "string") {
-      return badClaim("malformed gid claim");
-    }
-    return {
-      token,
-      subject: payload.sub as string,
-      clientId: payload.client_id as string,
-      scopes: splitScopes(payload.scope),
-      expiresAt: exp,
-      issuedAt: iat,
-      grantId: payload.gid as string | undefined,
-      resource,
-      jti: payload.jti as string,
-      claims: payload,
-    };
-  };
+  const validateClaims = createClaimsCheck(issuer, resource, toleranceMs);
+  const checkLocal = createLocalCheck(keys, algorithms, validateClaims, counters);
 
   const remember = (token: string, entry: CacheEntry): void => {
     if (maxEntries > 0) {
@@ -483,56 +146,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
         required,
       )
       : { ok: true, claims: verified };
-
-  /** Why a protected header is refused (a description), or "" when it is acceptable. */
-  const headerFailure = (header: Record<string, unknown>): string =>
-    typeof header.alg !== "string" || !(algorithms as string[]).includes(header.alg)
-      ? "token algorithm is not accepted"
-      : typeof header.typ !== "string" || !ACCEPTED_TYP.has(header.typ.toLowerCase())
-      ? "token is not an at+jwt access token"
-      : header.crit !== undefined
-      ? "unsupported critical header"
-      : header.kid !== undefined && typeof header.kid !== "string"
-      ? "malformed kid"
-      : "";
-
-  const checkLocal = async (token: string, at: number): Promise<VerifiedToken | Failure> => {
-    let jws;
-    try {
-      jws = parseCompactJws(token);
-    } catch (e) {
-      return new Failure(
-        401,
-        "invalid_token",
-        e instanceof JwtError ? e.message : "malformed token",
-      );
-    }
-    const { header } = jws;
-    const alg = header.alg;
-    const refused = headerFailure(header);
-    if (refused) return badClaim(refused);
-    const kid = header.kid as string | undefined;
-    const known = keys.cached(kid, alg as JwtAlgorithm);
-    const found = known ? { status: "found" as const, key: known } : await keys.lookup(
-      kid,
-      alg as JwtAlgorithm,
-    );
-    if (found.status === "unavailable") {
-      return new Failure(503, "invalid_token", "verification keys are unavailable");
-    }
-    if (found.status === "unknown") {
-      return new Failure(401, "invalid_token", "no key matches the token");
-    }
-    counters.signatureChecks++;
-    let valid = false;
-    try {
-      valid = await verifySignature(found.key, jws);
-    } catch {
-      valid = false;
-    }
-    if (!valid) return new Failure(401, "invalid_token", "invalid token signature");
-    return validateClaims(jws.payload, token, at);
-  };
 
   // Fresh-token fast path: a token string, local keys, no introspection and no revocation hop.
   // One promise (the signature check), no await, the header of the previous token remembered by
@@ -555,7 +168,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const headerText = token.slice(0, first);
     if (headerText !== memoHeader) {
       const header = tryDecodePayload(token, 0, first);
-      if (header === undefined || headerFailure(header)) return undefined;
+      if (header === undefined || headerFailure(header, algorithms)) return undefined;
       memoHeader = headerText;
       memoAlg = header.alg as JwtAlgorithm;
       memoKid = header.kid as string | undefined;
@@ -633,38 +246,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const info = await introspect(token, at);
       if (info instanceof Failure) return info;
       introspectedAt = at;
-      verified ??= {
-        token,
-        subject: typeof info.sub === "string" ? info.sub : "",
-        clientId: typeof info.client_id === "string" ? info.client_id : "",
-        scopes: splitScopes(info.scope),
-        expiresAt: info.exp as number,
-        issuedAt: typeof info.iat === "number" ? info.iat : 0,
-        grantId: typeof info.gid === "string" ? info.gid : undefined,
-        resource,
-        jti: typeof info.jti === "string" ? info.jti : undefined,
-        claims: info,
-      };
+      verified ??= claimsFromIntrospection(info, token, resource);
     }
     const v = verified as VerifiedToken;
     return { verified: v, expiresAtMs: v.expiresAt * 1000 + toleranceMs, introspectedAt };
-  };
-
-  const checkRevocation = async (entry: CacheEntry, at: number): Promise<Failure | undefined> => {
-    if (!revocation || revocation.mode === "stateless") return undefined;
-    const ttl = revocation.ttlMs ?? 30_000;
-    const fresh = revocation.mode === "cached" && entry.revokedCheckedAt !== undefined &&
-      at - entry.revokedCheckedAt < ttl;
-    if (!fresh) {
-      counters.revocationChecks++;
-      try {
-        entry.revoked = (await revocation.isRevoked(entry.verified)) === true;
-      } catch {
-        return new Failure(503, "invalid_token", "revocation status is unavailable");
-      }
-      entry.revokedCheckedAt = at;
-    }
-    return entry.revoked ? new Failure(401, "invalid_token", "token has been revoked") : undefined;
   };
 
   const run = async (
@@ -711,7 +296,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
-      ? await checkRevocation(entry, at)
+      ? await checkRevocation(entry, at, revocation, counters)
       : undefined;
     if (revoked) return fail(revoked, required);
     return scoped(entry.verified, required);
@@ -738,15 +323,4 @@ export function createVerifier(options: VerifierOptions): Verifier {
       return run(reqOrToken, required).catch(() => lastResort(required));
     },
   };
-}
-
-/** Which calls introspect: all of them, or (with local keys) those requiring one of `scopes`. */
-function introspectionScopes(
-  introspection: IntrospectionOptions | undefined,
-  hasLocalKeys: boolean,
-): (required: readonly string[]) => boolean {
-  const only = introspection?.scopes;
-  if (!introspection || !hasLocalKeys || !only) return () => Boolean(introspection);
-  const set = new Set(only);
-  return (required) => required.some((s) => set.has(s));
 }

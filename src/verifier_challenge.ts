@@ -1,8 +1,11 @@
 /**
- * RFC 6750 / RFC 9728 challenge responses for the resource-server verifier.
+ * RFC 6750 / RFC 9728 challenge responses for the resource-server verifier, and the
+ * {@linkcode Failure} every verify step returns instead of throwing.
  *
  * @module
  */
+
+import type { VerifyFailure, VerifyResult } from "./verifier_types.ts";
 
 /** The error codes a bearer challenge can carry (RFC 6750 §3.1). */
 export type BearerErrorCode = "invalid_request" | "invalid_token" | "insufficient_scope";
@@ -64,4 +67,68 @@ export function challengeResponse(input: ChallengeInput): Response {
       : { error, error_description: input.description },
   );
   return new Response(body, { status: input.status, headers });
+}
+
+/** Why a verify step refused a token; turned into a challenge by {@linkcode failureResult}. */
+export class Failure {
+  constructor(
+    readonly status: number,
+    readonly error: BearerErrorCode | undefined,
+    readonly description: string,
+    readonly scopes?: readonly string[],
+  ) {}
+}
+
+/** A 401 `invalid_token` failure with this description. */
+export function badClaim(description: string): Failure {
+  return new Failure(401, "invalid_token", description);
+}
+
+/**
+ * The failed {@linkcode VerifyResult} for `f`: the challenge advertises the failure's own
+ * scopes, else the call's `required` scopes, else `scopesSupported`.
+ */
+export function failureResult(
+  f: Failure,
+  required: readonly string[],
+  resourceMetadataUrl: string,
+  scopesSupported: readonly string[],
+): VerifyFailure {
+  const scopes = f.scopes ?? (required.length > 0 ? required : scopesSupported);
+  const response = challengeResponse({
+    status: f.status,
+    error: f.error,
+    description: f.description,
+    resourceMetadata: resourceMetadataUrl,
+    scopes,
+  });
+  const error = f.status === 503 ? "temporarily_unavailable" : f.error ?? "invalid_token";
+  return { ok: false, error, status: f.status, response };
+}
+
+/**
+ * The answer when a verify step threw unexpectedly: a 401 `invalid_token` challenge, or a bare
+ * 401 with `no-store` if even building that throws.
+ */
+export function lastResortResult(
+  required: readonly string[],
+  description: string,
+  resourceMetadataUrl: string,
+  scopesSupported: readonly string[],
+): VerifyResult {
+  try {
+    return failureResult(
+      new Failure(401, "invalid_token", description),
+      required,
+      resourceMetadataUrl,
+      scopesSupported,
+    );
+  } catch {
+    return {
+      ok: false,
+      error: "invalid_token",
+      status: 401,
+      response: new Response(null, { status: 401, headers: { "cache-control": "no-store" } }),
+    };
+  }
 }

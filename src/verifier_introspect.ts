@@ -7,6 +7,7 @@
  */
 
 import { readBoundedJson, untilAborted } from "./_body.ts";
+import type { IntrospectionOptions } from "./verifier_types.ts";
 
 /** Largest introspection response read, bytes. */
 export const MAX_INTROSPECTION_BYTES = 64 * 1024;
@@ -106,4 +107,15 @@ export async function introspectToken(
   if (typeof info.exp !== "number") return refuse(401, "introspection response has no exp");
   if (at >= info.exp * 1000 + r.toleranceMs) return refuse(401, "token expired");
   return { ok: true, info };
+}
+
+/** Which calls introspect: all of them, or (with local keys) those requiring one of `scopes`. */
+export function introspectionScopes(
+  introspection: IntrospectionOptions | undefined,
+  hasLocalKeys: boolean,
+): (required: readonly string[]) => boolean {
+  const only = introspection?.scopes;
+  if (!introspection || !hasLocalKeys || !only) return () => Boolean(introspection);
+  const set = new Set(only);
+  return (required) => required.some((s) => set.has(s));
 }
