@@ -14,60 +14,26 @@ import { memoryStorage } from "../storage/memory.ts";
 import { loadKeys } from "./keys.ts";
 import type { KeySet } from "./keys.ts";
 import { createEventSink } from "./events.ts";
-import { publicClient, resolveClient } from "./clients.ts";
+import { resolveClient } from "./clients.ts";
 import { loadCimdClient } from "./client_metadata_document.ts";
 import { fetchOutbound } from "./_outbound.ts";
 import { registerEndpoint } from "./register.ts";
 import type { LimitedEndpoint } from "./limits/mod.ts";
 import type { ServerLimits } from "./limits/_server.ts";
-import type { ClientRecord } from "./clients.ts";
 import { authorizeGet, authorizePost } from "./authorize.ts";
 import { tokenEndpoint } from "./token.ts";
 import { introspectEndpoint, revokeEndpoint } from "./introspect.ts";
 import { authorizationServerMetadata, prmPath, protectedResourceMetadata } from "./metadata.ts";
 import { revokeGrant } from "./grants.ts";
 import type { GrantRecord } from "./grants.ts";
-import { listApprovals, revokeApprovals } from "./approvals.ts";
-import type { ApprovalFilter, ApprovalRecord } from "./approvals.ts";
 import { createVerifier } from "./verifier.ts";
 import type { Verifier, VerifyOptions, VerifyResult } from "./verifier.ts";
 import type { Ctx } from "./_context.ts";
 import { defaultClientIp } from "./_client_ip.ts";
 import { propsSupport } from "./server_props.ts";
+import { type AdminApi, createAdminApi } from "./server_admin.ts";
 
-/** Filter for the admin grant listing and bulk revocation. */
-export interface GrantFilter {
-  /** Only this client's grants. */
-  clientId?: string;
-  /** Only this user's grants. */
-  subject?: string;
-  /** Include revoked grants in listings (default false). */
-  includeRevoked?: boolean;
-}
-
-/** Operator API: list and revoke clients and grants. */
-export interface AdminApi {
-  /** All registered clients (public metadata only, never secrets). */
-  listClients(): Promise<Record<string, unknown>[]>;
-  /** One registered client, or undefined. */
-  getClient(clientId: string): Promise<Record<string, unknown> | undefined>;
-  /** Delete a registered client and revoke all its grants. Returns false if unknown. */
-  revokeClient(clientId: string): Promise<boolean>;
-  /** Grants, optionally filtered by client and/or user. */
-  listGrants(filter?: GrantFilter): Promise<GrantRecord[]>;
-  /** Revoke one grant (its refresh tokens die; access tokens fail strict verification). */
-  revokeGrant(grantId: string): Promise<boolean>;
-  /** Revoke every active grant matching the filter; returns how many. */
-  revokeGrants(filter: GrantFilter): Promise<number>;
-  /** A user's remembered consents (config `consent: { rememberFor }`), or everyone's. */
-  listApprovals(subject?: string): Promise<ApprovalRecord[]>;
-  /**
-   * Forget remembered consents matching the filter (the next authorization shows the consent
-   * page again); returns how many. Grants already issued are not touched: revoke them with
-   * {@link AdminApi.revokeGrants}.
-   */
-  revokeApprovals(filter: ApprovalFilter): Promise<number>;
-}
+export type { AdminApi, GrantFilter } from "./server_admin.ts";
 
 /** Options for same-process {@link AuthServer.verify}. */
 export interface ServerVerifyOptions extends VerifyOptions {
@@ -376,14 +342,6 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     return v;
   }
 
-  async function grants(filter: GrantFilter = {}): Promise<GrantRecord[]> {
-    const all = await store.list<GrantRecord>(["grant"]);
-    return all.map((e) => e.data).filter((g) =>
-      (filter.clientId === undefined || g.clientId === filter.clientId) &&
-      (filter.subject === undefined || g.subject === filter.subject) &&
-      (filter.includeRevoked || !g.revokedAt)
-    );
-  }
   /** The one place a grant is revoked and the audit event emitted. */
   async function revokeAndReport(
     grantId: string,
@@ -405,39 +363,7 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     }
     return g;
   }
-  const adminRevoke = async (grantId: string, reason: string): Promise<boolean> =>
-    (await revokeAndReport(grantId, reason)) !== undefined;
-  const admin: AdminApi = {
-    async listClients() {
-      return (await store.list<ClientRecord>(["client"])).map((e) => publicClient(e.data));
-    },
-    async getClient(id) {
-      const c = await store.get<ClientRecord>(["client", id]);
-      return c && publicClient(c);
-    },
-    async revokeClient(id) {
-      const c = await store.get<ClientRecord>(["client", id]);
-      for (const g of await grants({ clientId: id })) {
-        await adminRevoke(g.id, "client revoked by admin");
-      }
-      await revokeApprovals(store, { clientId: id });
-      if (!c) return false;
-      await store.delete(["client", id]);
-      events.emit({ type: "client.revoked", clientId: id }, "admin.revokeClient");
-      return true;
-    },
-    listGrants: grants,
-    listApprovals: (subject) => listApprovals(store, subject),
-    revokeApprovals: (filter) => revokeApprovals(store, filter),
-    revokeGrant: (id) => adminRevoke(id, "revoked by admin"),
-    async revokeGrants(filter) {
-      let n = 0;
-      for (const g of await grants({ ...filter, includeRevoked: false })) {
-        if (await adminRevoke(g.id, "revoked by admin")) n++;
-      }
-      return n;
-    },
-  };
+  const admin = createAdminApi(store, events, revokeAndReport);
 
   return {
     handle,
