@@ -1,80 +1,32 @@
 /**
  * `/authorize` (RFC 6749 §4.1, OAuth 2.1, RFC 7636 PKCE S256 only, RFC 8707
  * `resource`, RFC 9207 `iss`): validate, authenticate the user through the
- * app's hook, show consent, then redirect with a code or an error.
+ * app's hook, show consent, then redirect with a code or an error. The consent state and
+ * the POST (the user's answer) are in `authorize_consent.ts`.
  *
  * @module
  */
-import { OAuthError } from "./errors.ts";
-import { errorPage, readForm, singleParams } from "./_http.ts";
-import { PKCE_CHALLENGE, randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
-import { seal, unseal } from "./_seal.ts";
-import { covers, findApproval, rememberable, rememberApproval } from "./approvals.ts";
+import { errorPage, singleParams } from "./_http.ts";
+import { PKCE_CHALLENGE, randomToken, sha256 } from "./_crypto.ts";
+import { seal } from "./_seal.ts";
+import { covers, findApproval, rememberable } from "./approvals.ts";
 import { redirectUriMatches } from "./clients.ts";
 import { redirectHostOf, renderConsentPage } from "./consent_page.ts";
 import type { ConsentPageContext } from "./consent_page.ts";
-import { createGrant, initialGrantExpiry, issueCode } from "./grants.ts";
-import { markClientUsed } from "./register.ts";
 import type { Ctx } from "./_context.ts";
-import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
 import { displayText } from "./_display.ts";
-import { publicClaims } from "./props.ts";
+import {
+  CONSENT_AAD,
+  CONSENT_TTL_MS,
+  type ConsentState,
+  grantAndRedirect,
+  type Identity,
+  identityOf,
+  redirectWith,
+} from "./authorize_consent.ts";
 
-const CONSENT_TTL_MS = 10 * 60 * 1000;
-/** Additional authenticated data of a sealed consent form (binds blobs to this purpose). */
-const CONSENT_AAD = "gatehouse consent v1";
-/** Largest `consent_id` accepted (a sealed {@link ConsentState}; ~1 KB in practice). */
-const MAX_SEALED = 16 * 1024;
-
-/**
- * A validated authorization request waiting for the user's decision. It is not stored: it
- * travels AES-GCM sealed (key derived from the signing key) in the consent form's `consent_id`
- * field, so showing the consent page writes nothing. Single use: the answer swaps a marker into
- * `["consent", nonce]` (an idempotent write), and only the submission that found no marker
- * goes on; every other one is refused. The user's `props` and `claims` are not in it: they come
- * from `authenticate` on the submission itself and go straight into the grant.
- */
-export interface ConsentState {
-  /** The client. */
-  clientId: string;
-  /** Validated redirect URI. */
-  redirectUri: string;
-  /** Whether the request carried `redirect_uri` (then /token must repeat it). */
-  redirectUriSent: boolean;
-  /** Client's `state`. */
-  state?: string;
-  /** PKCE S256 challenge. */
-  codeChallenge: string;
-  /** Scopes requested (after defaulting). */
-  scopes: string[];
-  /** Resource (canonical). */
-  resource: string;
-  /** The user the page was shown to (re-checked on submit). */
-  subject: string;
-  /** SHA-256 of the form's `csrf` field. */
-  csrfHash: string;
-  /** Random id of this form: the key of its single-use marker. */
-  nonce: string;
-  /** Expiry, epoch ms. */
-  exp: number;
-  /** Scopes of a live remembered approval for the same user/client/resource (merged on approve). */
-  approved?: string[];
-}
-
-function redirectWith(
-  ctx: Ctx,
-  redirectUri: string,
-  params: Record<string, string | undefined>,
-): Response {
-  const u = new URL(redirectUri);
-  for (const [k, v] of Object.entries(params)) if (v !== undefined) u.searchParams.set(k, v);
-  u.searchParams.set("iss", ctx.config.issuer);
-  return new Response(null, {
-    status: 302,
-    headers: { location: u.href, "cache-control": "no-store" },
-  });
-}
+export { authorizePost } from "./authorize_consent.ts";
 
 /**
  * Clients anyone could have created — dynamic registration (RFC 7591) or a Client ID Metadata
@@ -82,22 +34,6 @@ function redirectWith(
  */
 export function isSelfRegistered(client: ClientRecord): boolean {
   return client.source === "dcr" || client.source === "cimd";
-}
-
-interface Identity {
-  subject: string;
-  props?: Record<string, unknown>;
-  claims?: Record<string, unknown>;
-}
-
-function identityOf(r: AuthenticateResult): Identity | Response | undefined {
-  if (r instanceof Response) return r;
-  if (typeof r === "string" && r) return { subject: r };
-  if (typeof r === "object" && r !== null && typeof r.subject === "string" && r.subject) {
-    const props = typeof r.props === "object" && r.props !== null ? r.props : undefined;
-    return { subject: r.subject, props, claims: r.claims };
-  }
-  return undefined;
 }
 
 /** GET /authorize: validate the request and show the consent page (or the app's login response). */
@@ -291,153 +227,4 @@ export async function authorizeGet(ctx: Ctx, req: Request): Promise<Response> {
       "The consent page could not be shown. Please try again.",
     );
   }
-}
-
-/** POST /authorize: the consent form's submission. */
-export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
-  let form: Map<string, string>;
-  try {
-    form = await readForm(req);
-  } catch (e) {
-    return errorPage(
-      e instanceof OAuthError ? e.status : 400,
-      "Invalid consent submission",
-      e instanceof OAuthError ? e.message : "unreadable form",
-    );
-  }
-  const consentId = form.get("consent_id");
-  const csrf = form.get("csrf");
-  const decision = form.get("decision");
-  if (!consentId || !csrf || (decision !== "approve" && decision !== "deny")) {
-    return errorPage(400, "Invalid consent submission", "The form is incomplete.");
-  }
-  const expired = () =>
-    errorPage(
-      400,
-      "Request expired",
-      "This authorization request has expired or was already answered. Start again from the application.",
-    );
-  // Only blobs we sealed are read: no storage access for anything else, whatever its size.
-  if (consentId.length > MAX_SEALED || !/^[A-Za-z0-9_-]+$/.test(consentId)) return expired();
-  const pending = await unseal<ConsentState>(
-    await ctx.keys.sealKey("consent"),
-    consentId,
-    CONSENT_AAD,
-  );
-  if (!pending || !(pending.exp > ctx.config.now())) return expired();
-  if (!timingSafeEqual(await sha256(csrf), pending.csrfHash)) {
-    return errorPage(
-      403,
-      "Invalid consent submission",
-      "The form's security token does not match.",
-    );
-  }
-  const client = await ctx.findClient(pending.clientId);
-  if (!client) return errorPage(400, "Unknown client", "This application is no longer registered.");
-  let who: Identity | Response | undefined;
-  try {
-    who = identityOf(
-      await ctx.config.authenticate(req, {
-        client,
-        scopes: pending.scopes,
-        resource: pending.resource,
-        redirectUri: pending.redirectUri,
-        state: pending.state,
-        codeChallenge: pending.codeChallenge,
-      }),
-    );
-  } catch (e) {
-    ctx.hookFailed("authenticate", e);
-    return errorPage(500, "Sign-in failed", "The sign-in step failed. Please try again.");
-  }
-  if (who instanceof Response || who?.subject !== pending.subject) {
-    return errorPage(
-      403,
-      "Invalid consent submission",
-      "You are not signed in as the user this request was made for.",
-    );
-  }
-  // Single use, approve or deny: exactly one submission finds no marker (atomic `swap` on the
-  // strong drivers). Re-writing the same marker is harmless, so losers change nothing.
-  const used = await ctx.store.swap(["consent", pending.nonce], { used: true }, pending.exp);
-  if (used !== undefined) return expired();
-  const base = {
-    subject: pending.subject,
-    clientId: client.client_id,
-    scopes: pending.scopes,
-    resource: pending.resource,
-  };
-  if (decision === "deny") {
-    ctx.emit({ type: "authorization.denied", ...base });
-    return redirectWith(ctx, pending.redirectUri, {
-      error: "access_denied",
-      error_description: "the user denied the request",
-      state: pending.state,
-    });
-  }
-  const res = await grantAndRedirect(ctx, client, pending, who);
-  const policy = ctx.config.consent;
-  if (policy !== undefined && policy !== "always" && rememberable(client, pending.redirectUri)) {
-    await rememberApproval(
-      ctx.store,
-      {
-        subject: pending.subject,
-        clientId: client.client_id,
-        resource: pending.resource,
-        scopes: [...new Set([...(pending.approved ?? []), ...pending.scopes])],
-      },
-      ctx.config.now(),
-      policy.rememberFor,
-    );
-  }
-  return res;
-}
-
-/** Create the grant (with the user's claims and sealed props), issue its code, redirect back. */
-async function grantAndRedirect(
-  ctx: Ctx,
-  client: ClientRecord,
-  pending: ConsentState,
-  who: Identity,
-): Promise<Response> {
-  const now = ctx.config.now();
-  const grantExp = initialGrantExpiry(now, ctx.config);
-  const claims = publicClaims(who.claims);
-  const grant = await createGrant(
-    ctx.store,
-    {
-      subject: pending.subject,
-      clientId: client.client_id,
-      scopes: pending.scopes,
-      resources: [pending.resource],
-      ...(claims ? { claims } : {}),
-    },
-    now,
-    grantExp,
-  );
-  // Props (sealed, bound to the grant id) before the code: no code without its props.
-  if (who.props) await ctx.props.write(grant.id, who.props, grantExp);
-  await markClientUsed(ctx, client);
-  const code = await issueCode(ctx.store, {
-    grantId: grant.id,
-    clientId: client.client_id,
-    redirectUri: pending.redirectUri,
-    redirectUriSent: pending.redirectUriSent,
-    codeChallenge: pending.codeChallenge,
-    scopes: pending.scopes,
-    resource: pending.resource,
-    subject: pending.subject,
-    ...(client.token_endpoint_auth_method === "none"
-      ? { publicClient: { grantTypes: client.grant_types } }
-      : {}),
-  }, now + ctx.config.codeTtl * 1000);
-  ctx.emit({
-    type: "authorization.granted",
-    subject: pending.subject,
-    clientId: client.client_id,
-    scopes: pending.scopes,
-    resource: pending.resource,
-    grantId: grant.id,
-  });
-  return redirectWith(ctx, pending.redirectUri, { code, state: pending.state });
 }
