@@ -8,56 +8,23 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "@upstash/redis";
-import { memoryStorage } from "../storage/memory.ts";
-import { denoKvStorage } from "../storage/deno_kv.ts";
-import { upstashStorage } from "../storage/upstash.ts";
-import type { Storage } from "../storage/mod.ts";
-import { type RedisServer, startRedis } from "./support/redis.ts";
-import { startUpstashBridge, type UpstashBridge } from "./support/upstash_bridge.ts";
-import { startWorkerd, type WorkerdHarness } from "./support/workerd.ts";
+import { ALL_DRIVERS, type OpenDrivers, openStrongDrivers } from "./support/strong_drivers.ts";
 import { clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
 
-let kv: Deno.Kv;
-let redis: RedisServer;
-let bridge: UpstashBridge;
-let workerd: WorkerdHarness;
-
+let opened: OpenDrivers;
 before(async () => {
-  kv = await Deno.openKv(":memory:");
-  redis = await startRedis();
-  bridge = await startUpstashBridge({ redisPort: redis.port, timeoutMs: 5000 });
-  workerd = await startWorkerd();
+  opened = await openStrongDrivers({ bridgeTimeoutMs: 5000 });
 });
-
 after(async () => {
-  kv.close();
-  await bridge.close();
-  await redis.stop();
-  await workerd.dispose();
+  await opened.close();
 });
-
-let n = 0;
-const drivers: { name: string; strong: boolean; make: () => Storage }[] = [
-  { name: "memory", strong: true, make: () => memoryStorage() },
-  { name: "deno-kv", strong: true, make: () => denoKvStorage(kv, { prefix: ["c", String(++n)] }) },
-  {
-    name: "upstash+redis",
-    strong: true,
-    make: () =>
-      upstashStorage(new Redis({ url: bridge.url, token: bridge.token, retry: false }), {
-        prefix: `c${++n}:`,
-      }),
-  },
-  { name: "workerd durable object", strong: true, make: () => workerd.storage("do", `c-${++n}`) },
-  { name: "workerd workers kv", strong: false, make: () => workerd.storage("kv", `c-${++n}`) },
-];
 
 const CONCURRENCY = 50;
 
-for (const d of drivers) {
-  describe(`confirmations on ${d.name}`, () => {
+for (const name of ALL_DRIVERS) {
+  describe(`confirmations on ${name}`, () => {
     test(`${CONCURRENCY} concurrent confirms, one idempotency key / one token many keys`, async () => {
+      const d = opened.byName(name);
       const demo = await startDemo({ storage: d.make() });
       try {
         const token = await tokenFor(demo, "alice", "mcp:write");
@@ -110,6 +77,7 @@ for (const d of drivers) {
     });
 
     test(`tool-call limit 50/hour: 60 concurrent calls`, async () => {
+      const d = opened.byName(name);
       const demo = await startDemo({
         storage: d.make(),
         limits: { perSubject: { limit: 50, windowSeconds: 3600 }, perClient: false },

@@ -7,36 +7,17 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "@upstash/redis";
-import { denoKvStorage } from "../storage/deno_kv.ts";
-import { upstashStorage } from "../storage/upstash.ts";
 import type { Storage } from "../storage/mod.ts";
-import { startRedis } from "./support/redis.ts";
-import type { RedisServer } from "./support/redis.ts";
-import { startUpstashBridge } from "./support/upstash_bridge.ts";
-import type { UpstashBridge } from "./support/upstash_bridge.ts";
-import { startWorkerd } from "./support/workerd.ts";
-import type { WorkerdHarness } from "./support/workerd.ts";
+import { type OpenDrivers, openStrongDrivers } from "./support/strong_drivers.ts";
 import { ISSUER, REDIRECT, testServer } from "./support/flow.ts";
 import { assertionClient, assertionFields } from "./support/assertion.ts";
 
-let kv: Deno.Kv;
-let redis: RedisServer;
-let bridge: UpstashBridge;
-let workerd: WorkerdHarness;
-
+let opened: OpenDrivers;
 before(async () => {
-  kv = await Deno.openKv(":memory:");
-  redis = await startRedis();
-  bridge = await startUpstashBridge({ redisPort: redis.port, timeoutMs: 1000 });
-  workerd = await startWorkerd();
+  opened = await openStrongDrivers({ bridgeTimeoutMs: 1000 });
 });
-
 after(async () => {
-  kv.close();
-  await bridge.close();
-  await redis.stop();
-  await workerd.dispose();
+  await opened.close();
 });
 
 async function race(storage: Storage): Promise<number> {
@@ -68,20 +49,19 @@ async function race(storage: Storage): Promise<number> {
 }
 
 test("jti single use: Deno KV", async () => {
-  assert.equal(await race(denoKvStorage(kv, { prefix: ["jti-race"] })), 1);
+  assert.equal(await race(opened.byName("deno-kv").make()), 1);
 });
 
 test("jti single use: Upstash (REST → redis-server)", async () => {
-  const redisClient = new Redis({ url: bridge.url, token: bridge.token, retry: false });
-  assert.equal(await race(upstashStorage(redisClient, { prefix: "jti-race:" })), 1);
+  assert.equal(await race(opened.upstash()), 1);
 });
 
 test("jti single use: Durable Object (workerd)", async () => {
-  assert.equal(await race(workerd.storage("do", "jti-race")), 1);
+  assert.equal(await race(opened.byName("workerd durable object").make()), 1);
 });
 
 test("Workers KV (eventual): at least one succeeds; how many is what KV allows", async () => {
-  const n = await race(workerd.storage("kv", "jti-race"));
+  const n = await race(opened.workersKv.make());
   assert.ok(n >= 1 && n <= 50, `${n} of 50 authenticated`);
   console.log(`[workers-kv] ${n} of 50 concurrent presentations of one jti authenticated`);
 });

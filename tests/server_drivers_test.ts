@@ -6,18 +6,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Redis } from "@upstash/redis";
 import { memoryStorage } from "../storage/memory.ts";
-import { denoKvStorage } from "../storage/deno_kv.ts";
-import { upstashStorage } from "../storage/upstash.ts";
 import type { Storage } from "../storage/mod.ts";
 import { isLive } from "../storage/mod.ts";
-import { startRedis } from "./support/redis.ts";
-import type { RedisServer } from "./support/redis.ts";
-import { startUpstashBridge } from "./support/upstash_bridge.ts";
-import type { UpstashBridge } from "./support/upstash_bridge.ts";
-import { startWorkerd } from "./support/workerd.ts";
-import type { WorkerdHarness } from "./support/workerd.ts";
+import { ALL_DRIVERS, type OpenDrivers, openStrongDrivers } from "./support/strong_drivers.ts";
 import {
   authorize,
   pkce,
@@ -30,44 +22,13 @@ import {
 } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
 
-let kv: Deno.Kv;
-let redis: RedisServer;
-let bridge: UpstashBridge;
-let workerd: WorkerdHarness;
-
+let opened: OpenDrivers;
 before(async () => {
-  kv = await Deno.openKv(":memory:");
-  redis = await startRedis();
-  bridge = await startUpstashBridge({ redisPort: redis.port, timeoutMs: 1000 });
-  workerd = await startWorkerd();
+  opened = await openStrongDrivers({ bridgeTimeoutMs: 1000 });
 });
-
 after(async () => {
-  kv.close();
-  await bridge.close();
-  await redis.stop();
-  await workerd.dispose();
+  await opened.close();
 });
-
-let n = 0;
-const drivers: { name: string; strong: boolean; make: () => Storage }[] = [
-  { name: "memory", strong: true, make: () => memoryStorage() },
-  { name: "deno-kv", strong: true, make: () => denoKvStorage(kv, { prefix: ["t", String(++n)] }) },
-  {
-    name: "upstash+redis",
-    strong: true,
-    make: () =>
-      upstashStorage(new Redis({ url: bridge.url, token: bridge.token, retry: false }), {
-        prefix: `t${++n}:`,
-      }),
-  },
-  {
-    name: "workerd durable object",
-    strong: true,
-    make: () => workerd.storage("do", `flow-${++n}`),
-  },
-  { name: "workerd workers kv", strong: false, make: () => workerd.storage("kv", `flow-${++n}`) },
-];
 
 async function codeFor(s: TestServer, clientId: string) {
   const { verifier, challenge } = await pkce();
@@ -75,9 +36,10 @@ async function codeFor(s: TestServer, clientId: string) {
   return { code: loc.searchParams.get("code")!, verifier };
 }
 
-for (const d of drivers) {
-  describe(`server on ${d.name}`, () => {
+for (const name of ALL_DRIVERS) {
+  describe(`server on ${name}`, () => {
     test("full flow: register, authorize, exchange, verify, refresh, reuse detection, revoke", async () => {
+      const d = opened.byName(name);
       const s = await testServer({ storage: d.make() });
       const t = await tokensFor(s, { scope: "mcp:read mcp:write" });
       assert.equal((await s.auth.verify(t.access_token)).ok, true);
@@ -95,6 +57,7 @@ for (const d of drivers) {
     });
 
     test("200 simultaneous redemptions of one code", async () => {
+      const d = opened.byName(name);
       const s = await testServer({ storage: d.make() });
       const client = await register(s);
       const { code, verifier } = await codeFor(s, client.client_id);
@@ -130,6 +93,7 @@ for (const d of drivers) {
     });
 
     test("200 simultaneous refreshes of one token: one rotation, every caller gets the same working pair", async () => {
+      const d = opened.byName(name);
       const storage = d.make();
       const s = await testServer({ storage });
       const t = await tokensFor(s);
@@ -256,12 +220,10 @@ describe("storage faults", () => {
 
   test("Redis stopped mid-run: 503, and the next request after restart succeeds", async () => {
     const s = await testServer({
-      storage: upstashStorage(new Redis({ url: bridge.url, token: bridge.token, retry: false }), {
-        prefix: "fault:",
-      }),
+      storage: opened.upstash(),
     });
     await register(s);
-    await redis.stop();
+    await opened.redis.stop();
     try {
       const down = await s.call("/register", {
         method: "POST",
@@ -271,7 +233,7 @@ describe("storage faults", () => {
       assert.equal(down.status, 503);
       assert.equal((await down.json()).error, "temporarily_unavailable");
     } finally {
-      await redis.restart();
+      await opened.redis.restart();
     }
     const up = await register(s);
     assert.ok(up.client_id);
