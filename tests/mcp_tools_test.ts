@@ -8,16 +8,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { McpServer as McpServerV1 } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import * as z from "zod";
-import { createVerifier } from "../verify.ts";
 import {
   agentsAuthContext,
   type AgentsMcpAuthContext,
@@ -29,18 +24,11 @@ import {
 } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { takeSlot } from "../src/mcp/_counter.ts";
-import { createMcpServer, SCOPE_HIERARCHY, TOOL_SCOPES } from "./support/mcp_v1_server.ts";
-import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtures.ts";
+import { createMcpServer, TOOL_SCOPES } from "./support/mcp_v1_server.ts";
+import { gateVerifier, serveV1Elicitation } from "./support/mcp_gate.ts";
+import { RESOURCE } from "./support/verify_fixtures.ts";
 
-const key = await makeKey("EdDSA", "tools-key");
-const verifier = createVerifier({
-  issuer: ISSUER,
-  audience: RESOURCE,
-  jwks: { keys: [key.publicJwk as never] },
-  scopeHierarchy: SCOPE_HIERARCHY,
-  now: () => T0,
-});
-const tokenWith = (scope: string, sub = "user-1") => signToken(key, { claims: { scope, sub } });
+const { verifier, tokenWith } = await gateVerifier("tools-key");
 
 function rpc(method: string, params: unknown, token?: string, init: RequestInit = {}): Request {
   const headers = new Headers(init.headers);
@@ -266,37 +254,7 @@ describe("protectMcp request checks", () => {
 
 describe("SDK v1 session: elicitation is a server request", () => {
   it("a client with the elicitation capability is asked; the mutation runs on accept", async () => {
-    const storage = memoryStorage();
-    const notes: string[] = [];
-    const gate = createToolGate({
-      storage,
-      limits: false,
-      tools: [
-        defineTool({
-          name: "add",
-          scopes: ["mcp:write"],
-          inputSchema: { text: z.string() },
-          preview: ({ text }) => `Add "${text}"?`,
-          run: ({ text }) => {
-            notes.push(text);
-            return { content: [{ type: "text", text: "added" }] };
-          },
-        }),
-      ],
-    });
-    const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
-    const handler = protectMcp(async (req) => {
-      const existing = sessions.get(req.headers.get("mcp-session-id") ?? "");
-      if (existing) return existing;
-      const transport: WebStandardStreamableHTTPServerTransport =
-        new WebStandardStreamableHTTPServerTransport({
-          sessionIdGenerator: () => crypto.randomUUID(),
-          onsessioninitialized: (id) => void sessions.set(id, transport),
-        });
-      await gate.install(new McpServerV1({ name: "v1", version: "1" })).connect(transport);
-      return transport;
-    }, { verifier, tools: gate });
-    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
+    const { server, url, notes } = serveV1Elicitation(verifier);
     try {
       const token = await tokenWith("mcp:write");
       const client = new Client({ name: "v1", version: "1" }, {
@@ -309,7 +267,7 @@ describe("SDK v1 session: elicitation is a server request", () => {
         return { action: "accept", content: { confirm: true } };
       });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${server.addr.port}/mcp`), {
+        new StreamableHTTPClientTransport(new URL(url), {
           requestInit: { headers: { authorization: `Bearer ${token}` } },
         }),
       );

@@ -5,31 +5,17 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createMcpHandler, McpServer as McpServerV2 } from "@modelcontextprotocol/server";
-// @ts-types="@modelcontextprotocol/sdk/server/mcp"
-import { McpServer as McpServerV1 } from "@modelcontextprotocol/sdk/server/mcp.js";
 // @ts-types="@modelcontextprotocol/sdk/client/index"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 // @ts-types="@modelcontextprotocol/sdk/client/streamableHttp"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-// @ts-types="@modelcontextprotocol/sdk/server/webStandardStreamableHttp"
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import * as z from "zod";
-import { createVerifier } from "../verify.ts";
 import { createToolGate, defineTool, protectMcp, type ToolCallEvent } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { createDemoApp } from "../examples/mcp-server/app.ts";
-import { SCOPE_HIERARCHY } from "./support/mcp_v1_server.ts";
-import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtures.ts";
+import { RESOURCE } from "./support/verify_fixtures.ts";
+import { gateVerifier, serveV1Elicitation } from "./support/mcp_gate.ts";
 
-const key = await makeKey("EdDSA", "attack-key");
-const verifier = createVerifier({
-  issuer: ISSUER,
-  audience: RESOURCE,
-  jwks: { keys: [key.publicJwk as never] },
-  scopeHierarchy: SCOPE_HIERARCHY,
-  now: () => T0,
-});
-const tokenWith = (scope: string, sub = "user-1") => signToken(key, { claims: { scope, sub } });
+const { verifier, tokenWith } = await gateVerifier("attack-key");
 
 function post(body: unknown, token: string, headers: Record<string, string> = {}): Request {
   return new Request(RESOURCE, {
@@ -209,35 +195,7 @@ describe("tool scopes", () => {
 
 describe("SDK v1 sessions", () => {
   it("another user's token cannot use a session id: no forged elicitation answer, no DELETE", async () => {
-    const notes: string[] = [];
-    const gate = createToolGate({
-      storage: memoryStorage(),
-      limits: false,
-      tools: [defineTool({
-        name: "add",
-        scopes: ["mcp:write"],
-        inputSchema: { text: z.string() },
-        preview: ({ text }) => `Add "${text}"?`,
-        run: ({ text }) => {
-          notes.push(text);
-          return { content: [{ type: "text", text: "added" }] };
-        },
-      })],
-    });
-    const sessions = new Map<string, WebStandardStreamableHTTPServerTransport>();
-    const handler = protectMcp(async (req) => {
-      const existing = sessions.get(req.headers.get("mcp-session-id") ?? "");
-      if (existing) return existing;
-      const transport: WebStandardStreamableHTTPServerTransport =
-        new WebStandardStreamableHTTPServerTransport({
-          sessionIdGenerator: () => crypto.randomUUID(),
-          onsessioninitialized: (id) => void sessions.set(id, transport),
-        });
-      await gate.install(new McpServerV1({ name: "v1", version: "1" })).connect(transport);
-      return transport;
-    }, { verifier, tools: gate });
-    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
-    const url = `http://127.0.0.1:${server.addr.port}/mcp`;
+    const { server, handler, url, notes } = serveV1Elicitation(verifier);
     // Alice's client is asked to confirm and has not answered yet.
     const alice = new Client({ name: "alice", version: "1" }, {
       capabilities: { elicitation: {} },
