@@ -7,11 +7,26 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { base64url, UnsecuredJWT } from "jose";
+import { UnsecuredJWT } from "jose";
 import { memoryStorage } from "../storage/memory.ts";
-import { codeFor, expectError, ISSUER, REDIRECT, RESOURCE, testServer } from "./support/flow.ts";
+import {
+  codeFor,
+  expectError,
+  ISSUER,
+  REDIRECT,
+  register,
+  RESOURCE,
+  testServer,
+} from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
-import { assertionClient, assertionFields, signAssertion } from "./support/assertion.ts";
+import {
+  assertionClient,
+  assertionFields,
+  assertionInput,
+  rsaPair,
+  signAssertion,
+  signRs256,
+} from "./support/assertion.ts";
 import type { AssertionClient } from "./support/assertion.ts";
 
 const TOKEN = ISSUER + "/token";
@@ -392,40 +407,14 @@ test("refused clients are told why: /authorize error page and /token JSON", asyn
 
 test("an RSA key shorter than 2048 bits is refused even when registered", async () => {
   // jose will not generate or sign with such a key, so this one is made with Web Crypto.
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: 1024,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  ) as CryptoKeyPair;
-  const pub = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const { pair, jwk: pub } = await rsaPair(1024);
   const s = await testServer();
-  const res = await s.call("/register", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [{ kty: pub.kty, n: pub.n, e: pub.e, kid: "short", alg: "RS256" }] },
-    }),
+  const { client_id: id } = await register(s, {
+    token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [{ kty: pub.kty, n: pub.n, e: pub.e, kid: "short", alg: "RS256" }] },
   });
-  assert.equal(res.status, 201);
-  const id = (await res.json()).client_id;
-  const now = Math.floor(Date.now() / 1000);
-  const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
-  const input = `${enc({ alg: "RS256", kid: "short" })}.${
-    enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti: "short-key" })
-  }`;
-  const sig = await crypto.subtle.sign(
-    "RSASSA-PKCS1-v1_5",
-    pair.privateKey,
-    new TextEncoder().encode(input),
-  );
-  const assertion = `${input}.${base64url.encode(new Uint8Array(sig))}`;
+  const input = assertionInput({ alg: "RS256", kid: "short" }, id, TOKEN, "short-key");
+  const assertion = await signRs256(pair.privateKey, input);
   const r = await s.form("/introspect", { token: "x", ...assertionFields(assertion) });
   const err = await expectError(r, 401, "invalid_client");
   assert.match(err.error_description as string, /RSA keys must be 2048 bits or larger/);
@@ -435,16 +424,10 @@ test("a JWKS with several keys: an assertion without kid verifies with whichever
   const a = await assertionClient("ES256", "a");
   const b = await assertionClient("ES256", "b");
   const s = await testServer();
-  const res = await s.call("/register", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [a.publicJwk, b.publicJwk] },
-    }),
+  const { client_id: id } = await register(s, {
+    token_endpoint_auth_method: "private_key_jwt",
+    jwks: { keys: [a.publicJwk, b.publicJwk] },
   });
-  const id = (await res.json()).client_id;
   for (const k of [a, b]) {
     const assertion = await k.sign(id, TOKEN, {}, { kid: undefined });
     const r = await s.form("/introspect", { token: "x", ...assertionFields(assertion) });

@@ -9,47 +9,21 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { base64url } from "jose";
-import { expectError, ISSUER, REDIRECT, testServer } from "./support/flow.ts";
+import { expectError, ISSUER, REDIRECT, register, testServer } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
-import { assertionFields } from "./support/assertion.ts";
+import { assertionFields, assertionInput, rsaPair, signRs256 } from "./support/assertion.ts";
 
 const TOKEN = ISSUER + "/token";
 const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
 
-async function rsaPair(bits: number): Promise<{ pair: CryptoKeyPair; jwk: JsonWebKey }> {
-  const pair = await crypto.subtle.generateKey(
-    {
-      name: "RSASSA-PKCS1-v1_5",
-      modulusLength: bits,
-      publicExponent: new Uint8Array([1, 0, 1]),
-      hash: "SHA-256",
-    },
-    true,
-    ["sign", "verify"],
-  ) as CryptoKeyPair;
-  return { pair, jwk: await crypto.subtle.exportKey("jwk", pair.publicKey) };
-}
-
+/** Register a `private_key_jwt` client with this one RSA key (kid "k", RS256). */
 async function registerRsa(s: TestServer, key: Record<string, unknown>): Promise<string> {
-  const res = await s.call("/register", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      redirect_uris: [REDIRECT],
-      token_endpoint_auth_method: "private_key_jwt",
-      jwks: { keys: [{ kid: "k", alg: "RS256", ...key }] },
-    }),
-  });
-  assert.equal(res.status, 201, await res.clone().text());
-  return (await res.json()).client_id;
+  const jwks = { keys: [{ kid: "k", alg: "RS256", ...key }] };
+  return (await register(s, { token_endpoint_auth_method: "private_key_jwt", jwks })).client_id;
 }
 
-function signingInput(id: string, jti: string): string {
-  const now = Math.floor(Date.now() / 1000);
-  return `${enc({ alg: "RS256", kid: "k" })}.${
-    enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti })
-  }`;
-}
+const signingInput = (id: string, jti: string) =>
+  assertionInput({ alg: "RS256", kid: "k" }, id, TOKEN, jti);
 
 test("an RSA key of 1024 bits whose modulus is padded with leading zero bytes is still refused", async () => {
   const { pair, jwk } = await rsaPair(1024);
@@ -59,12 +33,7 @@ test("an RSA key of 1024 bits whose modulus is padded with leading zero bytes is
   const s = await testServer();
   const id = await registerRsa(s, { kty: "RSA", n: base64url.encode(padded), e: jwk.e });
   const input = signingInput(id, "padded");
-  const sig = await crypto.subtle.sign(
-    "RSASSA-PKCS1-v1_5",
-    pair.privateKey,
-    new TextEncoder().encode(input),
-  );
-  const assertion = `${input}.${base64url.encode(new Uint8Array(sig))}`;
+  const assertion = await signRs256(pair.privateKey, input);
   const r = await s.form("/introspect", { token: "x", ...assertionFields(assertion) });
   const err = await expectError(r, 401, "invalid_client");
   assert.match(err.error_description as string, /RSA keys must be 2048 bits or larger/);
@@ -108,20 +77,11 @@ test("an Ed25519 key that is a small-order point is refused: its 'signatures' ve
   const negZero = identity.slice();
   negZero[31] = 0x80;
   for (const [name, x] of [["identity", identity], ["identity, sign bit set", negZero]] as const) {
-    const res = await s.call("/register", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        redirect_uris: [REDIRECT],
-        token_endpoint_auth_method: "private_key_jwt",
-        jwks: { keys: [{ kty: "OKP", crv: "Ed25519", x: base64url.encode(x), kid: "k" }] },
-      }),
+    const { client_id: id } = await register(s, {
+      token_endpoint_auth_method: "private_key_jwt",
+      jwks: { keys: [{ kty: "OKP", crv: "Ed25519", x: base64url.encode(x), kid: "k" }] },
     });
-    const id = (await res.json()).client_id;
-    const now = Math.floor(Date.now() / 1000);
-    const input = `${enc({ alg: "EdDSA", kid: "k" })}.${
-      enc({ iss: id, sub: id, aud: TOKEN, exp: now + 60, jti: name })
-    }`;
+    const input = assertionInput({ alg: "EdDSA", kid: "k" }, id, TOKEN, name);
     const sig = new Uint8Array(64);
     sig[0] = 1; // R = identity, S = 0
     const r = await s.form("/introspect", {

@@ -74,3 +74,46 @@ export function signAssertion(
 export function assertionFields(assertion: string): Record<string, string> {
   return { client_assertion_type: ASSERTION_TYPE, client_assertion: assertion };
 }
+
+/**
+ * An RSASSA-PKCS1-v1_5 / SHA-256 key pair of `bits` bits (e = 65537) made with Web Crypto
+ * (jose refuses keys under 2048 bits), and its public JWK.
+ */
+export async function rsaPair(bits: number): Promise<{ pair: CryptoKeyPair; jwk: JsonWebKey }> {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: bits,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  ) as CryptoKeyPair;
+  return { pair, jwk: await crypto.subtle.exportKey("jwk", pair.publicKey) };
+}
+
+/**
+ * The JWS signing input (`header.payload`, base64url) of an assertion for `clientId`:
+ * iss = sub = `clientId`, `aud`, `jti`, exp in 60 s.
+ */
+export function assertionInput(
+  header: { alg: string; kid: string },
+  clientId: string,
+  aud: string,
+  jti: string,
+): string {
+  const enc = (o: unknown) => base64url.encode(JSON.stringify(o));
+  const exp = Math.floor(Date.now() / 1000) + 60;
+  return `${enc(header)}.${enc({ iss: clientId, sub: clientId, aud, exp, jti })}`;
+}
+
+/** Sign `input` (from {@link assertionInput}) with an RSA private key: the compact JWS. */
+export async function signRs256(privateKey: CryptoKey, input: string): Promise<string> {
+  const sig = await crypto.subtle.sign(
+    "RSASSA-PKCS1-v1_5",
+    privateKey,
+    new TextEncoder().encode(input),
+  );
+  return `${input}.${base64url.encode(new Uint8Array(sig))}`;
+}
