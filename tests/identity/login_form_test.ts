@@ -6,13 +6,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { base64url } from "jose";
-import { createAuthServer, generateSigningKey, memoryStorage } from "../../mod.ts";
-import type { AuthServer, AuthServerConfig } from "../../mod.ts";
+import { generateSigningKey, memoryStorage } from "../../mod.ts";
+import type { AuthServerConfig } from "../../mod.ts";
 import { loginForm } from "../../src/identity/mod.ts";
 import type { LoginFormOptions } from "../../src/identity/mod.ts";
-import { Browser } from "../support/browser.ts";
+import { authorizeUrl as authorizeUrlFor, Browser } from "../support/browser.ts";
+import { serveAuthServer } from "../support/flow.ts";
 import { CLIENT_REDIRECT } from "../support/mcp_client.ts";
-import { pkce } from "../support/flow.ts";
 
 const signingKey = generateSigningKey();
 const PASSWORD = "correct horse battery staple";
@@ -21,13 +21,7 @@ async function serve(
   extra: Partial<LoginFormOptions> = {},
   server: Partial<AuthServerConfig> = {},
 ) {
-  const ref: { auth?: AuthServer } = {};
-  const httpServer = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    (req) => ref.auth!.handle(req),
-  );
-  const origin = `http://127.0.0.1:${httpServer.addr.port}`;
-  const auth = ref.auth = createAuthServer({
+  return await serveAuthServer(async (origin) => ({
     issuer: origin,
     resources: [origin + "/mcp"],
     authenticate: loginForm({
@@ -45,27 +39,10 @@ async function serve(
     keys: [await signingKey],
     quiet: true,
     ...server,
-  });
-  return { origin, auth, close: () => httpServer.shutdown() };
+  }));
 }
 
-async function authorizeUrl(origin: string): Promise<string> {
-  const reg = await fetch(origin + "/register", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ redirect_uris: [CLIENT_REDIRECT], token_endpoint_auth_method: "none" }),
-  });
-  const { client_id } = await reg.json();
-  const { challenge } = await pkce();
-  return `${origin}/authorize?${new URLSearchParams({
-    response_type: "code",
-    client_id,
-    redirect_uri: CLIENT_REDIRECT,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state: "s",
-  })}`;
-}
+const authorizeUrl = (origin: string) => authorizeUrlFor(origin, CLIENT_REDIRECT, "s");
 
 test("loginForm: accessible no-JS form → wrong details get one generic message → right ones sign in; session reused", async () => {
   const s = await serve();

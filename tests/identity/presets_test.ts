@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { base64url } from "jose";
-import { createAuthServer, generateSigningKey, memoryStorage } from "../../mod.ts";
-import type { AuthServer, AuthServerConfig, Storage } from "../../mod.ts";
+import { generateSigningKey, memoryStorage } from "../../mod.ts";
+import type { AuthServerConfig, Storage } from "../../mod.ts";
 import { github, google, signInWith } from "../../src/identity/mod.ts";
-import { Browser } from "../support/browser.ts";
+import { authorizeUrl as authorizeUrlFor, Browser } from "../support/browser.ts";
+import { serveAuthServer } from "../support/flow.ts";
 import { CLIENT_REDIRECT } from "../support/mcp_client.ts";
-import { pkce } from "../support/flow.ts";
 import { githubStandIn, googleStandIn } from "../support/provider_standins.ts";
 import { failureTarget } from "../support/upstream_oidc.ts";
 import { createSealer } from "../../src/props.ts";
@@ -26,13 +26,7 @@ async function serve(
   authenticate: AuthServerConfig["authenticate"],
   storage: Storage = memoryStorage(),
 ) {
-  const ref: { auth?: AuthServer } = {};
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    (req) => ref.auth!.handle(req),
-  );
-  const origin = `http://127.0.0.1:${server.addr.port}`;
-  const auth = ref.auth = createAuthServer({
+  const served = await serveAuthServer(async (origin) => ({
     issuer: origin,
     resources: [origin + "/mcp"],
     authenticate,
@@ -40,27 +34,12 @@ async function serve(
     encryptionKeys,
     keys: [await signingKey],
     quiet: true,
-  });
-  return { origin, auth, storage, close: () => server.shutdown() };
+  }));
+  return { ...served, storage };
 }
 
-async function authorizeUrl(origin: string, state = "st"): Promise<string> {
-  const reg = await fetch(origin + "/register", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ redirect_uris: [CLIENT_REDIRECT], token_endpoint_auth_method: "none" }),
-  });
-  const { client_id } = await reg.json();
-  const { challenge } = await pkce();
-  return `${origin}/authorize?${new URLSearchParams({
-    response_type: "code",
-    client_id,
-    redirect_uri: CLIENT_REDIRECT,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    state,
-  })}`;
-}
+const authorizeUrl = (origin: string, state = "st") =>
+  authorizeUrlFor(origin, CLIENT_REDIRECT, state);
 
 /** Follow redirects; approve Gatehouse's consent page; stop at the client redirect. */
 async function run(b: Browser, start: string): Promise<URL> {

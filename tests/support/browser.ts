@@ -3,6 +3,7 @@
  * (so a test can stop at, inspect or tamper with any hop), keeps cookies per host with
  * their Path, and submits HTML forms. Every request goes over real HTTP.
  */
+import { pkce } from "./flow.ts";
 
 function unescapeHtml(s: string): string {
   return s.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)))
@@ -93,4 +94,30 @@ export class Browser {
       body: fields.toString(),
     });
   }
+}
+
+/**
+ * Register a public client (`token_endpoint_auth_method: "none"`) at `origin` over HTTP and
+ * return an /authorize URL for it with a fresh PKCE S256 challenge, `redirectUri` and `state`.
+ */
+export async function authorizeUrl(
+  origin: string,
+  redirectUri: string,
+  state: string,
+): Promise<string> {
+  const reg = await fetch(origin + "/register", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ redirect_uris: [redirectUri], token_endpoint_auth_method: "none" }),
+  });
+  const { client_id } = await reg.json();
+  const { challenge } = await pkce();
+  return `${origin}/authorize?${new URLSearchParams({
+    response_type: "code",
+    client_id,
+    redirect_uri: redirectUri,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state,
+  })}`;
 }

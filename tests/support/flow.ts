@@ -213,3 +213,21 @@ export function refreshWith(
     client_id: clientId,
   });
 }
+
+/**
+ * Serve an authorization server over real HTTP (127.0.0.1, free port): `configFor` gets the
+ * origin (`http://127.0.0.1:<port>`, to use as issuer) and returns the config.
+ * `close` shuts the HTTP server down.
+ */
+export async function serveAuthServer(
+  configFor: (origin: string) => AuthServerConfig | Promise<AuthServerConfig>,
+): Promise<{ origin: string; auth: AuthServer; close: () => Promise<void> }> {
+  const ref: { auth?: AuthServer } = {};
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    (req) => ref.auth!.handle(req),
+  );
+  const origin = `http://127.0.0.1:${server.addr.port}`;
+  const auth = ref.auth = createAuthServer(await configFor(origin));
+  return { origin, auth, close: () => server.shutdown() };
+}
