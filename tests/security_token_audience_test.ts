@@ -11,10 +11,8 @@ import type { Verifier } from "../verify.ts";
 import { ConfigError } from "../mod.ts";
 import {
   basic,
-  codeFor,
+  confidentialTokens,
   ISSUER,
-  REDIRECT,
-  register,
   RESOURCE,
   testServer,
   tokensFor,
@@ -49,26 +47,6 @@ function introspectingVerifier(s: TestServer, rs: typeof RS_A): Verifier {
     cache: false,
     fetch: (input, init) => s.auth.handle(new Request(input as string, init)),
   });
-}
-
-async function confidentialTokens(s: TestServer, resource = RESOURCE) {
-  const c = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
-  const { code, verifier } = await codeFor(s, c.client_id, { resource });
-  const auth = { authorization: basic(c.client_id, c.client_secret!) };
-  const res = await s.form("/token", {
-    grant_type: "authorization_code",
-    code,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT,
-  }, auth);
-  assert.equal(res.status, 200);
-  const t = await res.json();
-  return { id: c.client_id, auth, ...t } as {
-    id: string;
-    auth: Record<string, string>;
-    access_token: string;
-    refresh_token: string;
-  };
 }
 
 async function ask(s: TestServer, token: string, authorization: string) {
@@ -110,7 +88,7 @@ test("/introspect: resource servers get active:false for refresh tokens and othe
 test("/introspect: a DCR confidential client probing others' tokens gets active:false; its own are answered", async () => {
   const s = await twoResources();
   const victim = await tokensFor(s); // public client's tokens
-  const other = await confidentialTokens(s, FILES); // another confidential client's tokens
+  const other = await confidentialTokens(s, { resource: FILES }); // another confidential client's tokens
   const prober = await confidentialTokens(s);
   for (
     const token of [

@@ -2,10 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   basic,
-  codeFor,
+  confidentialTokens as confidentialTokensFor,
   expectError,
   ISSUER,
-  REDIRECT,
   refreshWith,
   register,
   RESOURCE,
@@ -17,20 +16,8 @@ import type { TestServer } from "./support/flow.ts";
 const RS_ID = "notes-resource-server";
 const RS_SECRET = "rs-secret-0123456789abcdef";
 
-async function confidentialTokens(s: TestServer) {
-  const c = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
-  const { code, verifier } = await codeFor(s, c.client_id, { scope: "mcp:read mcp:write" });
-  const auth = { authorization: basic(c.client_id, c.client_secret!) };
-  const res = await s.form("/token", {
-    grant_type: "authorization_code",
-    code,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT,
-  }, auth);
-  assert.equal(res.status, 200);
-  const t = await res.json();
-  return { id: c.client_id, secret: c.client_secret!, auth, ...t };
-}
+const confidentialTokens = (s: TestServer) =>
+  confidentialTokensFor(s, { scope: "mcp:read mcp:write" });
 
 async function grantRevoked(s: TestServer, clientId: string): Promise<boolean> {
   const gs = await s.auth.admin.listGrants({ clientId, includeRevoked: true });

@@ -231,3 +231,32 @@ export async function serveAuthServer(
   const auth = ref.auth = createAuthServer(await configFor(origin));
   return { origin, auth, close: () => server.shutdown() };
 }
+
+/**
+ * Register a `client_secret_basic` client, authorize and redeem the code with Basic auth
+ * (asserts 200): its id, secret, the `auth` header to reuse, and the token response.
+ */
+export async function confidentialTokens(
+  s: TestServer,
+  opts: { scope?: string; resource?: string } = {},
+): Promise<{
+  id: string;
+  secret: string;
+  auth: Record<string, string>;
+  access_token: string;
+  refresh_token: string;
+  [k: string]: unknown;
+}> {
+  const c = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+  const { code, verifier } = await codeFor(s, c.client_id, opts);
+  const auth = { authorization: basic(c.client_id, c.client_secret!) };
+  const res = await s.form("/token", {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+  }, auth);
+  assert.equal(res.status, 200);
+  const t = await res.json();
+  return { id: c.client_id, secret: c.client_secret!, auth, ...t };
+}
