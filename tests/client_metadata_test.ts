@@ -8,9 +8,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  approveAndRedeem,
   authorizeQuery,
   codeFor,
-  consentFields,
   expectError,
   pkce,
   REDIRECT,
@@ -356,18 +356,7 @@ test("metadata document: the same tolerance; the consent page shows it and the f
   assert.equal(page.status, 200);
   const html = await page.text();
   assert.match(html, /Doc Client/);
-  const loc = new URL(
-    (await s.form("/authorize", { ...consentFields(html), decision: "approve" })).headers.get(
-      "location",
-    )!,
-  );
-  const tok = await s.form("/token", {
-    grant_type: "authorization_code",
-    code: loc.searchParams.get("code")!,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT,
-    client_id: CLIENT_ID,
-  });
+  const tok = await approveAndRedeem(s, html, CLIENT_ID, verifier);
   assert.equal(tok.status, 200);
   const body = await tok.json();
   assert.equal(body.scope, "mcp:read");

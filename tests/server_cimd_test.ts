@@ -10,8 +10,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  approveAndRedeem,
   authorizeQuery,
-  consentFields,
   pkce,
   REDIRECT,
   RESOURCE,
@@ -86,18 +86,7 @@ test("a valid document: consent shows its name and a localhost warning; the flow
   const html = await res.text();
   assert.match(html, /Metadata App/);
   assert.match(html, /only redirects to this computer/);
-  const loc = new URL(
-    (await s.form("/authorize", { ...consentFields(html), decision: "approve" })).headers.get(
-      "location",
-    )!,
-  );
-  const tok = await s.form("/token", {
-    grant_type: "authorization_code",
-    code: loc.searchParams.get("code")!,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT,
-    client_id: CLIENT_ID,
-  });
+  const tok = await approveAndRedeem(s, html, CLIENT_ID, verifier);
   assert.equal(tok.status, 200);
   const body = await tok.json();
   assert.equal(typeof body.refresh_token, "string");

@@ -260,3 +260,24 @@ export async function confidentialTokens(
   const t = await res.json();
   return { id: c.client_id, secret: c.client_secret!, auth, ...t };
 }
+
+/**
+ * Approve the consent page `html` (POST /authorize) and redeem the code for the public
+ * client `clientId` with the PKCE `verifier`: the /token response, unread.
+ */
+export async function approveAndRedeem(
+  s: TestServer,
+  html: string,
+  clientId: string,
+  verifier: string,
+): Promise<Response> {
+  const approved = await s.form("/authorize", { ...consentFields(html), decision: "approve" });
+  const loc = new URL(approved.headers.get("location")!);
+  return await s.form("/token", {
+    grant_type: "authorization_code",
+    code: loc.searchParams.get("code")!,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id: clientId,
+  });
+}
