@@ -9,7 +9,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { ALL_DRIVERS, type OpenDrivers, openStrongDrivers } from "./support/strong_drivers.ts";
-import { clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
+import { clientV2, rawToolCall, startDemo, tokenFor } from "./support/mcp_demo.ts";
 
 let opened: OpenDrivers;
 before(async () => {
@@ -85,24 +85,12 @@ for (const name of ALL_DRIVERS) {
       try {
         const token = await tokenFor(demo, "dave", "mcp:read");
         const call = () =>
-          fetch(demo.mcpUrl, {
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${token}`,
-              "content-type": "application/json",
-              accept: "application/json, text/event-stream",
-              "mcp-protocol-version": "2025-06-18",
+          rawToolCall(demo, token, "echo", { text: "x" }, { protocolVersion: "2025-06-18" }).then(
+            async (r) => {
+              await r.body?.cancel();
+              return r.status;
             },
-            body: JSON.stringify({
-              jsonrpc: "2.0",
-              id: 1,
-              method: "tools/call",
-              params: { name: "echo", arguments: { text: "x" } },
-            }),
-          }).then(async (r) => {
-            await r.body?.cancel();
-            return r.status;
-          });
+          );
         const statuses = await Promise.all(Array.from({ length: 60 }, call));
         const ok = statuses.filter((s) => s === 200).length;
         const limited = statuses.filter((s) => s === 429).length;

@@ -11,7 +11,7 @@ import {
   Client as ClientV2,
   StreamableHTTPClientTransport as HttpV2,
 } from "@modelcontextprotocol/client";
-import { clientV1, clientV2, startDemo, tokenFor } from "./support/mcp_demo.ts";
+import { clientV1, clientV2, rawToolCall, startDemo, tokenFor } from "./support/mcp_demo.ts";
 import { TestProvider } from "./support/mcp_client.ts";
 
 function textOf(result: unknown): string {
@@ -66,20 +66,7 @@ test("read-only token: every tool listed with its scopes in _meta; add_note → 
     });
     assert.equal(tools.find((t) => t.name === "add_note")?._meta?.["gatehouse/confirmation"], true);
     await assert.rejects(client.callTool({ name: "add_note", arguments: { text: "x" } }));
-    const raw = await fetch(demo.mcpUrl, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "tools/call",
-        params: { name: "add_note", arguments: { text: "x" } },
-      }),
-    });
+    const raw = await rawToolCall(demo, token, "add_note", { text: "x" });
     await raw.body?.cancel();
     assert.equal(raw.status, 403);
     const challenge = raw.headers.get("www-authenticate")!;
@@ -259,20 +246,9 @@ test("tool-call limit: over it the request is refused (429 + Retry-After, JSON-R
       client.callTool({ name: "echo", arguments: { text: "hi" } }),
       /429|Too many/,
     );
-    const raw = await fetch(demo.mcpUrl, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${token}`,
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-protocol-version": "2025-06-18",
-      },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 7,
-        method: "tools/call",
-        params: { name: "echo", arguments: { text: "x" } },
-      }),
+    const raw = await rawToolCall(demo, token, "echo", { text: "x" }, {
+      id: 7,
+      protocolVersion: "2025-06-18",
     });
     assert.equal(raw.status, 429);
     const retryAfter = Number(raw.headers.get("retry-after"));

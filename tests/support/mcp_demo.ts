@@ -97,3 +97,33 @@ export async function clientV1(demo: Demo, token: string): Promise<ClientV1> {
   );
   return client;
 }
+
+/**
+ * A raw JSON-RPC `tools/call` POST to the demo's MCP endpoint with the bearer `token`, outside
+ * any SDK (to see status codes and headers). `protocolVersion` sets `mcp-protocol-version`
+ * (left out when undefined); `id` is the JSON-RPC id (default 1). The response, unread.
+ */
+export function rawToolCall(
+  demo: Demo,
+  token: string,
+  name: string,
+  args: Record<string, unknown>,
+  opts: { id?: number; protocolVersion?: string } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${token}`,
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+  };
+  if (opts.protocolVersion) headers["mcp-protocol-version"] = opts.protocolVersion;
+  return fetch(demo.mcpUrl, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: opts.id ?? 1,
+      method: "tools/call",
+      params: { name, arguments: args },
+    }),
+  });
+}
