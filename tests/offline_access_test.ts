@@ -6,22 +6,20 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { codeFor, REDIRECT, refreshWith, register, RESOURCE, testServer } from "./support/flow.ts";
+import {
+  REDIRECT,
+  refreshWith,
+  register,
+  RESOURCE,
+  testServer,
+  tokensFor,
+} from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
 
+/** Register, authorize with `scope` and redeem the code (support/flow.ts `tokensFor`). */
 async function exchange(s: TestServer, scope: string) {
-  const client = await register(s);
-  const { code, verifier } = await codeFor(s, client.client_id, { scope });
-  const res = await s.form("/token", {
-    grant_type: "authorization_code",
-    code,
-    code_verifier: verifier,
-    redirect_uri: REDIRECT,
-    client_id: client.client_id,
-    resource: RESOURCE,
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  return { client, body: await res.json() };
+  const { client_id, ...body } = await tokensFor(s, { scope });
+  return { client: { client_id }, body };
 }
 
 test("scope=mcp:read offline_access → token scope mcp:read and a refresh token", async () => {
