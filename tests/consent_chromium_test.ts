@@ -20,6 +20,7 @@ import { createDemoApp } from "../examples/mcp-server/app.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { generateSigningKey } from "../mod.ts";
 import { pkce } from "./support/flow.ts";
+import { serveCallback } from "./support/browser.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CLIENT_NAME = "Chromium Consent Client";
@@ -34,16 +35,7 @@ const authorizeServed: { status: number; consent: boolean; headers: Headers }[] 
 
 before(async () => {
   // The OAuth client's loopback redirect URI: records what arrives.
-  const hits: URL[] = [];
-  const cb = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
-    const url = new URL(req.url);
-    if (url.pathname !== "/callback") return new Response("not found", { status: 404 });
-    hits.push(url);
-    return new Response("<!doctype html><title>Callback</title><p id=done>received</p>", {
-      headers: { "content-type": "text/html; charset=utf-8" },
-    });
-  });
-  callback = { origin: `http://127.0.0.1:${cb.addr.port}`, server: cb, hits };
+  callback = serveCallback();
 
   // The demo app (authorization server + MCP server), plus one test-only page on the same
   // origin that frames /authorize (same origin, so the sign-in cookie goes along).

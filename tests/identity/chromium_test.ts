@@ -15,6 +15,7 @@ import type { AuthServerConfig } from "../../mod.ts";
 import { memoryStorage } from "../../storage/memory.ts";
 import { loginForm, oidc } from "../../src/identity/mod.ts";
 import { pkce } from "../support/flow.ts";
+import { serveCallback } from "../support/browser.ts";
 import { startUpstreamOidc } from "../support/upstream_oidc.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -23,16 +24,7 @@ let userDataDir: string;
 let callback: { origin: string; server: Deno.HttpServer; hits: URL[] };
 
 before(async () => {
-  const hits: URL[] = [];
-  const cb = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
-    const url = new URL(req.url);
-    if (url.pathname !== "/callback") return new Response("not found", { status: 404 });
-    hits.push(url);
-    return new Response("<!doctype html><title>Callback</title><p id=done>received</p>", {
-      headers: { "content-type": "text/html; charset=utf-8" },
-    });
-  });
-  callback = { origin: `http://127.0.0.1:${cb.addr.port}`, server: cb, hits };
+  callback = serveCallback();
   userDataDir = await Deno.makeTempDir({ prefix: "gatehouse-identity-chromium-" });
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,

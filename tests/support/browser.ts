@@ -121,3 +121,21 @@ export async function authorizeUrl(
     state,
   })}`;
 }
+
+/**
+ * An OAuth client's loopback redirect target (127.0.0.1, free port): GET /callback records the
+ * URL in `hits` and answers a small HTML page (`<p id=done>received</p>`); anything else 404.
+ * Call `server.shutdown()` when done.
+ */
+export function serveCallback(): { origin: string; server: Deno.HttpServer; hits: URL[] } {
+  const hits: URL[] = [];
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+    const url = new URL(req.url);
+    if (url.pathname !== "/callback") return new Response("not found", { status: 404 });
+    hits.push(url);
+    return new Response("<!doctype html><title>Callback</title><p id=done>received</p>", {
+      headers: { "content-type": "text/html; charset=utf-8" },
+    });
+  });
+  return { origin: `http://127.0.0.1:${server.addr.port}`, server, hits };
+}
