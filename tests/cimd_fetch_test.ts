@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { fetchOutbound, OutboundError } from "../src/_outbound.ts";
 import type { OutboundConfig } from "../src/_outbound.ts";
 import { clientIdUrlProblem, MAX_CIMD_BYTES } from "../src/client_metadata_document.ts";
-import { authorizeQuery, pkce, REDIRECT, RESOURCE, testServer } from "./support/flow.ts";
+import { authorizePage, REDIRECT, testServer } from "./support/flow.ts";
 
 const dir = new URL("./fixtures/", import.meta.url);
 const cert = await Deno.readTextFile(new URL("localhost_cert.pem", dir));
@@ -162,15 +162,7 @@ test("refused without an allow-list: loopback by name, private, metadata, mapped
     // The same through the server: an error page, never a 5xx, and still no request sent.
     const s = await testServer();
     for (const id of [`https://localhost:${lb.port}/admin`, "https://localhost/admin"]) {
-      const { challenge } = await pkce();
-      const res = await s.call(authorizeQuery({
-        response_type: "code",
-        client_id: id,
-        redirect_uri: REDIRECT,
-        code_challenge: challenge,
-        code_challenge_method: "S256",
-        resource: RESOURCE,
-      }));
+      const { res } = await authorizePage(s, id);
       assert.equal(res.status, 400, id);
       assert.match(await res.text(), /Unknown client/);
     }
@@ -193,15 +185,7 @@ test("allow-listed loopback: the pinned transport fetches the document; the flow
     assert.equal(r.transport, "pinned");
     assert.equal(JSON.parse(new TextDecoder().decode(r.body)).client_id, id);
     const s = await testServer({ outbound: conf(lb.port) });
-    const { challenge } = await pkce();
-    const res = await s.call(authorizeQuery({
-      response_type: "code",
-      client_id: id,
-      redirect_uri: REDIRECT,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-      resource: RESOURCE,
-    }));
+    const { res } = await authorizePage(s, id);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /Loopback App/);
   } finally {
@@ -259,17 +243,7 @@ test("a trickling document ends at the deadline as a 4xx, and the failure is cac
   try {
     id = `https://localhost:${lb.port}/slow.json`;
     const s = await testServer({ outbound: conf(lb.port, { timeoutMs: 400 }) });
-    const ask = async () => {
-      const { challenge } = await pkce();
-      return s.call(authorizeQuery({
-        response_type: "code",
-        client_id: id,
-        redirect_uri: REDIRECT,
-        code_challenge: challenge,
-        code_challenge_method: "S256",
-        resource: RESOURCE,
-      }));
-    };
+    const ask = async () => (await authorizePage(s, id)).res;
     const t0 = performance.now();
     const res = await ask();
     const ms = performance.now() - t0;

@@ -6,7 +6,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { authorizeQuery, consentFields, pkce, REDIRECT, testServer } from "./support/flow.ts";
+import {
+  authorizePage,
+  authorizeQuery,
+  consentFields,
+  pkce,
+  REDIRECT,
+  testServer,
+} from "./support/flow.ts";
 
 // The stand-in host does not resolve here: allow-listed, so only the URL rules are tested.
 const ALLOW = { allow: ["app.example.org"] };
@@ -63,7 +70,6 @@ test("a metadata-document client id that is not in the URL parser's own form is 
 });
 
 test("an https client id the URL rules refuse is reported by the rule it breaks", async () => {
-  const { challenge } = await pkce();
   const s = await testServer({ outbound: ALLOW });
   for (
     const [id, rule] of [
@@ -74,13 +80,7 @@ test("an https client id the URL rules refuse is reported by the rule it breaks"
       ["https://App.example.org/c", /the client id URL must be in normalised form/],
     ] as const
   ) {
-    const res = await s.call(authorizeQuery({
-      response_type: "code",
-      client_id: id,
-      redirect_uri: REDIRECT,
-      code_challenge: challenge,
-      code_challenge_method: "S256",
-    }));
+    const { res } = await authorizePage(s, id, { resource: undefined });
     assert.equal(res.status, 400, id);
     const page = await res.text();
     assert.match(page, rule, id);

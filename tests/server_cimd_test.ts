@@ -11,10 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   approveAndRedeem,
-  authorizeQuery,
-  pkce,
+  authorizePage as authorizePageFor,
   REDIRECT,
-  RESOURCE,
   testServer,
 } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
@@ -55,19 +53,8 @@ const goodDoc = {
   token_endpoint_auth_method: "none",
 };
 
-async function authorizePage(s: TestServer, clientId: string) {
-  const { challenge, verifier } = await pkce();
-  const res = await s.call(authorizeQuery({
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT,
-    code_challenge: challenge,
-    code_challenge_method: "S256",
-    resource: RESOURCE,
-    state: "s",
-  }));
-  return { res, verifier };
-}
+const authorizePage = (s: TestServer, clientId: string) =>
+  authorizePageFor(s, clientId, { state: "s" });
 
 test("metadata advertises client_id_metadata_document_supported", async () => {
   const s = await testServer();

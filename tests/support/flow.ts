@@ -281,3 +281,26 @@ export async function approveAndRedeem(
     client_id: clientId,
   });
 }
+
+/**
+ * GET /authorize for `clientId` with a fresh PKCE S256 challenge, {@link REDIRECT} and
+ * {@link RESOURCE}; `params` add or override query parameters (undefined drops one).
+ * The response, unread, and the PKCE verifier.
+ */
+export async function authorizePage(
+  s: TestServer,
+  clientId: string,
+  params: Record<string, string | undefined> = {},
+): Promise<{ res: Response; verifier: string }> {
+  const { challenge, verifier } = await pkce();
+  const res = await s.call(authorizeQuery({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    resource: RESOURCE,
+    ...params,
+  }));
+  return { res, verifier };
+}
