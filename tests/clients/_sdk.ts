@@ -10,13 +10,10 @@ import assert from "node:assert/strict";
 // @ts-types="@modelcontextprotocol/sdk/client/auth"
 import { auth } from "@modelcontextprotocol/sdk/client/auth.js";
 import type { OAuthClientProvider } from "@modelcontextprotocol/sdk/client/auth";
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from "@modelcontextprotocol/sdk/shared/auth";
+import type { OAuthClientMetadata, OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth";
 import { callMcp, challengeOf, MCP_URL, ORIGIN, postForm } from "./_harness.ts";
 import type { Harness } from "./_harness.ts";
+import { InMemoryProviderState } from "../support/mcp_client.ts";
 
 /** What a client configures in the SDK. */
 export interface SdkClientConfig {
@@ -28,10 +25,7 @@ export interface SdkClientConfig {
 }
 
 /** An in-memory SDK provider whose "browser" is the harness user agent. */
-export class SdkProvider implements OAuthClientProvider {
-  info?: OAuthClientInformationMixed;
-  saved?: OAuthTokens;
-  verifier = "";
+export class SdkProvider extends InMemoryProviderState implements OAuthClientProvider {
   lastCode?: string;
   lastIss?: string;
   lastAuthorizationUrl?: URL;
@@ -39,6 +33,7 @@ export class SdkProvider implements OAuthClientProvider {
   addClientAuthentication?: OAuthClientProvider["addClientAuthentication"];
 
   constructor(readonly h: Harness, readonly config: SdkClientConfig) {
+    super();
     if (config.addClientAuthentication) {
       this.addClientAuthentication = config.addClientAuthentication;
     }
@@ -54,24 +49,6 @@ export class SdkProvider implements OAuthClientProvider {
   }
   state(): string {
     return crypto.randomUUID();
-  }
-  clientInformation(): OAuthClientInformationMixed | undefined {
-    return this.info;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed): void {
-    this.info = info;
-  }
-  tokens(): OAuthTokens | undefined {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens): void {
-    this.saved = tokens;
-  }
-  saveCodeVerifier(v: string): void {
-    this.verifier = v;
-  }
-  codeVerifier(): string {
-    return this.verifier;
   }
   async redirectToAuthorization(url: URL): Promise<void> {
     this.lastAuthorizationUrl = url;

@@ -17,34 +17,15 @@ function unescapeHtml(s: string): string {
     .replace(/&quot;/g, '"').replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
 
-export const CLIENT_REDIRECT = "http://127.0.0.1:47123/callback";
-
-/** A browserless OAuth client provider that signs in as `user` and clicks "Allow". */
-export class TestProvider implements OAuthClientProvider {
+/**
+ * The in-memory storage half of an SDK `OAuthClientProvider`: the registered client
+ * information, the tokens and the PKCE verifier, each kept in a field.
+ */
+export abstract class InMemoryProviderState {
   info?: OAuthClientInformationMixed;
   saved?: OAuthTokens;
   verifier = "";
-  lastCode?: string;
-  /** The whole callback URL of the last authorization (code, iss, state). */
-  lastCallback?: URL;
-  lastAuthorizationUrl?: URL;
-  cookies = new Map<string, string>();
-  decision: "approve" | "deny" = "approve";
 
-  constructor(readonly user = "alice") {}
-
-  get redirectUrl(): string {
-    return CLIENT_REDIRECT;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      client_name: "SDK e2e client",
-      redirect_uris: [CLIENT_REDIRECT],
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
   clientInformation(): OAuthClientInformationMixed | undefined {
     return this.info;
   }
@@ -62,6 +43,35 @@ export class TestProvider implements OAuthClientProvider {
   }
   codeVerifier(): string {
     return this.verifier;
+  }
+}
+
+export const CLIENT_REDIRECT = "http://127.0.0.1:47123/callback";
+
+/** A browserless OAuth client provider that signs in as `user` and clicks "Allow". */
+export class TestProvider extends InMemoryProviderState implements OAuthClientProvider {
+  lastCode?: string;
+  /** The whole callback URL of the last authorization (code, iss, state). */
+  lastCallback?: URL;
+  lastAuthorizationUrl?: URL;
+  cookies = new Map<string, string>();
+  decision: "approve" | "deny" = "approve";
+
+  constructor(readonly user = "alice") {
+    super();
+  }
+
+  get redirectUrl(): string {
+    return CLIENT_REDIRECT;
+  }
+  get clientMetadata(): OAuthClientMetadata {
+    return {
+      client_name: "SDK e2e client",
+      redirect_uris: [CLIENT_REDIRECT],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    };
   }
   invalidateCredentials(scope: "all" | "client" | "tokens" | "verifier" | "discovery"): void {
     if (scope === "all" || scope === "tokens") this.saved = undefined;
