@@ -7,15 +7,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { main } from "../src/cli/mod.ts";
-import { createAuthServer } from "../mod.ts";
 import type { SigningJwk } from "../mod.ts";
 import { createVerifier } from "../verify.ts";
-import { tokensFor } from "./support/flow.ts";
+import { ISSUER, RESOURCE, testServer, tokensFor } from "./support/flow.ts";
 import type { TestServer } from "./support/flow.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const ISSUER = "https://as.example.com";
-const RESOURCE = "https://mcp.example.com/mcp";
 
 async function run(args: string[], env: Record<string, string> = {}) {
   const out: string[] = [];
@@ -26,30 +23,6 @@ async function run(args: string[], env: Record<string, string> = {}) {
     env: (n) => env[n],
   });
   return { code, out: out.join("\n"), err: err.join("\n") };
-}
-
-function serverWith(keys: SigningJwk[]): TestServer {
-  const events: never[] = [];
-  const auth = createAuthServer({
-    issuer: ISSUER,
-    resources: [RESOURCE],
-    keys,
-    authenticate: () => "alice",
-    quiet: true,
-  });
-  const call = (path: string, init?: RequestInit) => auth.handle(new Request(ISSUER + path, init));
-  return {
-    auth,
-    events,
-    call,
-    form: (path, fields, headers = {}) =>
-      call(path, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
-        body: new URLSearchParams(fields).toString(),
-      }),
-    advance: () => {},
-  };
 }
 
 async function jwksOf(s: TestServer): Promise<{ keys: SigningJwk[] }> {
@@ -66,7 +39,7 @@ test("keys generate (EdDSA default, ES256): server accepts the key, /jwks is the
     assert.equal(typeof k.signingKeys[0].d, "string");
     assert.equal(k.jwks.keys[0].d, undefined, "the JWKS is public");
     assert.match(k.encryptionKey, /^[A-Za-z0-9_-]{43}$/, "32 bytes, base64url");
-    const s = serverWith(k.signingKeys);
+    const s = await testServer({ keys: k.signingKeys });
     assert.deepEqual(await jwksOf(s), k.jwks);
     const t = await tokensFor(s);
     const header = JSON.parse(
@@ -96,8 +69,8 @@ test("keys rotate: each step deploys; tokens of the old key verify until it is r
   assert.equal(r.code, 0, r.err);
   const plan = JSON.parse(r.out);
   assert.equal(plan.steps.length, 3);
-  const [s1, s2, s3] = plan.steps.map((s: { signingKeys: SigningJwk[] }) =>
-    serverWith(s.signingKeys)
+  const [s1, s2, s3] = await Promise.all(
+    plan.steps.map((s: { signingKeys: SigningJwk[] }) => testServer({ keys: s.signingKeys })),
   );
   const oldToken = (await tokensFor(s1)).access_token; // step 1: still the old key signs
   const kids = async (s: TestServer) => (await jwksOf(s)).keys.map((k) => k.kid);
