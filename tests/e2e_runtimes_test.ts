@@ -12,7 +12,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Miniflare } from "miniflare";
 import { EdgeRuntime } from "edge-runtime";
-import { runScenario, SCENARIO_STEPS } from "./e2e/scenario.ts";
+import { DEMO_TOOLS, runScenario, SCENARIO_STEPS } from "./e2e/scenario.ts";
 import type { FetchLike, ScenarioResult } from "./e2e/scenario.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { generateSigningKey } from "../mod.ts";
@@ -39,14 +39,7 @@ const EXPECTED_EVENTS = [
 
 function assertPassed(result: ScenarioResult, events: string[]): void {
   assert.equal(result.steps.length, SCENARIO_STEPS, result.steps.join("\n"));
-  assert.deepEqual(result.tools, [
-    "add_note",
-    "admin_stats",
-    "confirm",
-    "echo",
-    "list_notes",
-    "whoami",
-  ]);
+  assert.deepEqual(result.tools, DEMO_TOOLS);
   assert.match(result.clientId, /\S/);
   for (const e of EXPECTED_EVENTS) assert.ok(events.includes(e), `audit event ${e} in ${events}`);
 }

@@ -11,7 +11,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { runScenario, SCENARIO_STEPS } from "./e2e/scenario.ts";
+import { DEMO_TOOLS, runScenario, SCENARIO_STEPS } from "./e2e/scenario.ts";
 import { bundle } from "./support/runtimes/bundle.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -70,14 +70,7 @@ test("examples/node: the demo on node:http passes the e2e scenario over real HTT
     assert.match(demo.origin, /^http:\/\/localhost:\d+$/);
     const result = await runScenario(demo.fetch, demo.origin);
     assert.equal(result.steps.length, SCENARIO_STEPS, result.steps.join("\n"));
-    assert.deepEqual(result.tools, [
-      "add_note",
-      "admin_stats",
-      "confirm",
-      "echo",
-      "list_notes",
-      "whoami",
-    ]);
+    assert.deepEqual(result.tools, DEMO_TOOLS);
   } finally {
     await demo.stop();
   }

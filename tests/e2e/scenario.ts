@@ -492,3 +492,6 @@ export async function runScenario(
 
 /** Number of steps a passing run reports (runners assert it). */
 export const SCENARIO_STEPS = 17;
+
+/** The demo's tools, sorted by name: what `tools/list` must show an admin. */
+export const DEMO_TOOLS = ["add_note", "admin_stats", "confirm", "echo", "list_notes", "whoami"];
