@@ -44,10 +44,9 @@ export interface SignOptions {
   at?: number;
 }
 
-/** Signs an RFC 9068 access token with the fixture defaults. */
-export async function signToken(key: TestKey, opts: SignOptions = {}): Promise<string> {
-  const iat = Math.floor((opts.at ?? T0) / 1000);
-  const payload: Record<string, unknown> = {
+/** The fixture claims of a token issued at `iat` (seconds): 300 s lifetime, fresh jti. */
+function baseClaims(iat: number): Record<string, unknown> {
+  return {
     iss: ISSUER,
     sub: "user-1",
     aud: RESOURCE,
@@ -56,6 +55,14 @@ export async function signToken(key: TestKey, opts: SignOptions = {}): Promise<s
     iat,
     exp: iat + 300,
     jti: crypto.randomUUID(),
+  };
+}
+
+/** Signs an RFC 9068 access token with the fixture defaults. */
+export async function signToken(key: TestKey, opts: SignOptions = {}): Promise<string> {
+  const iat = Math.floor((opts.at ?? T0) / 1000);
+  const payload: Record<string, unknown> = {
+    ...baseClaims(iat),
     gid: "grant-1",
     ...opts.claims,
   };
@@ -79,17 +86,7 @@ export async function signRaw(
   claims: Record<string, unknown> = {},
 ): Promise<string> {
   const iat = Math.floor(T0 / 1000);
-  const payload = {
-    iss: ISSUER,
-    sub: "user-1",
-    aud: RESOURCE,
-    client_id: "client-1",
-    scope: "mcp:read",
-    iat,
-    exp: iat + 300,
-    jti: crypto.randomUUID(),
-    ...claims,
-  };
+  const payload = { ...baseClaims(iat), ...claims };
   const input = `${b64json(header)}.${b64json(payload)}`;
   const sig = await crypto.subtle.sign(
     { name: "Ed25519" },
