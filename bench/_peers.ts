@@ -47,6 +47,19 @@ export function oauth4webapiValidator(issuer: string, pub: JWK, alg: string) {
 export type Target = "cf" | "kv" | "do";
 const HOST: Record<Target, string> = { cf: "cf.test", kv: "kv.test", do: "do.test" };
 
+/** esbuild options for a workerd ES module bundle (shared by the bench's bundling steps). */
+export const WORKERD_BUILD = {
+  bundle: true,
+  format: "esm" as const,
+  platform: "neutral" as const,
+  mainFields: ["module", "main"],
+  conditions: ["workerd", "worker", "browser"],
+  external: ["cloudflare:workers"],
+  target: "es2022",
+  write: false as const,
+  logLevel: "silent" as const,
+};
+
 /** Bundle a Worker entry (a path under bench/workers/) for workerd; `minify` as a deploy would. */
 export async function bundleWorker(entry = "all.ts", minify = false): Promise<string> {
   const root = fileURLToPath(new URL("../", import.meta.url));
@@ -55,15 +68,7 @@ export async function bundleWorker(entry = "all.ts", minify = false): Promise<st
       entryPoints: [fileURLToPath(new URL(`./workers/${entry}`, import.meta.url))],
       minify,
       absWorkingDir: root,
-      bundle: true,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser"],
-      external: ["cloudflare:workers"],
-      target: "es2022",
-      write: false,
-      logLevel: "silent",
+      ...WORKERD_BUILD,
     });
     return r.outputFiles[0].text;
   } finally {

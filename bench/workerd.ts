@@ -17,7 +17,7 @@ import * as esbuild from "esbuild";
 import { fileURLToPath } from "node:url";
 import { generateSigningKey } from "../mod.ts";
 import { median, ratio, table, us } from "./_harness.ts";
-import { bundleWorker, runPeerTokenGroup, startPeerWorld } from "./_peers.ts";
+import { bundleWorker, runPeerTokenGroup, startPeerWorld, WORKERD_BUILD } from "./_peers.ts";
 import type { PeerWorld, Target } from "./_peers.ts";
 import type { BenchContext } from "./run.ts";
 
@@ -34,16 +34,8 @@ async function libSize(source: string): Promise<{ min: number; gz: number }> {
   try {
     const r = await esbuild.build({
       stdin: { contents: source, resolveDir: ROOT, loader: "ts" },
-      bundle: true,
       minify: true,
-      format: "esm",
-      platform: "neutral",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser"],
-      external: ["cloudflare:workers"],
-      target: "es2022",
-      write: false,
-      logLevel: "silent",
+      ...WORKERD_BUILD,
     });
     const code = r.outputFiles[0].contents;
     return { min: code.byteLength, gz: await gzip(code) };

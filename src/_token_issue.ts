@@ -35,6 +35,31 @@ export interface PreparedTokens {
   discard: () => Promise<void>;
 }
 
+/** An RFC 9068 access token for `grant`, narrowed to `scopes` and one `resource`. */
+export function mintAccessToken(
+  ctx: Ctx,
+  grant: GrantRecord,
+  clientId: string,
+  scopes: string[],
+  resource: string,
+  now: number,
+): ReturnType<typeof issueAccessToken> {
+  return issueAccessToken(
+    ctx.keys,
+    {
+      issuer: ctx.config.issuer,
+      subject: grant.subject,
+      resource,
+      clientId,
+      scopes,
+      grantId: grant.id,
+      claims: grant.claims,
+    },
+    now,
+    ctx.config.accessTokenTtl,
+  );
+}
+
 /**
  * Build the token response and store its refresh token *before* the old code or
  * refresh token is consumed, so a storage failure can never leave a client with
@@ -50,19 +75,13 @@ export async function prepareTokens(
   refresh: boolean,
 ): Promise<PreparedTokens> {
   const now = ctx.config.now();
-  const { token, claims } = await issueAccessToken(
-    ctx.keys,
-    {
-      issuer: ctx.config.issuer,
-      subject: grant.subject,
-      resource,
-      clientId: client.client_id,
-      scopes,
-      grantId: grant.id,
-      claims: grant.claims,
-    },
+  const { token, claims } = await mintAccessToken(
+    ctx,
+    grant,
+    client.client_id,
+    scopes,
+    resource,
     now,
-    ctx.config.accessTokenTtl,
   );
   const out: Record<string, unknown> = {
     access_token: token,

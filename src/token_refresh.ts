@@ -19,9 +19,9 @@
  */
 import { OAuthError } from "./errors.ts";
 import { sha256 } from "./_crypto.ts";
-import { extendGrant, issueAccessToken, isTombstone } from "./grants.ts";
+import { extendGrant, isTombstone } from "./grants.ts";
 import type { GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
-import { activeGrant, prepareTokens, revokeFor } from "./_token_issue.ts";
+import { activeGrant, mintAccessToken, prepareTokens, revokeFor } from "./_token_issue.ts";
 import type { Presented, TokenClient } from "./_token_issue.ts";
 import { openSuccessor, sealSuccessor } from "./_refresh_seal.ts";
 import type { Successor } from "./_refresh_seal.ts";
@@ -188,19 +188,13 @@ async function retryBody(
   let access = successor.access_token;
   let exp = successor.exp;
   if (scope !== successor.scope || resource !== successor.resource || exp <= nowSec) {
-    const minted = await issueAccessToken(
-      ctx.keys,
-      {
-        issuer: ctx.config.issuer,
-        subject: grant.subject,
-        resource,
-        clientId: client.client_id,
-        scopes,
-        grantId: grant.id,
-        claims: grant.claims,
-      },
+    const minted = await mintAccessToken(
+      ctx,
+      grant,
+      client.client_id,
+      scopes,
+      resource,
       ctx.config.now(),
-      ctx.config.accessTokenTtl,
     );
     access = minted.token;
     exp = minted.claims.exp;
