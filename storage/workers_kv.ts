@@ -25,6 +25,17 @@
  *   that read the same value both write. So a grant write racing a
  *   revocation can undo it, and concurrent refreshes inside the retry window
  *   can each rotate (see the README's Workers KV numbers).
+ * - **The read memo** (issue 12): the driver remembers, per key, the text it
+ *   last read or wrote (at most {@link WORKERS_KV_MEMO_KEYS} keys, trusted for
+ *   {@link WORKERS_KV_MEMO_MS} ms), updated *before* a write is awaited.
+ *   `compareAndSwap` compares `expected` with a fresh memo entry and skips
+ *   its own `get` (the caller has just read the key: one KV call, not two);
+ *   without a fresh entry it reads as before. Inside one isolate this orders
+ *   racing requests better than before (a second writer sees the first's
+ *   value at once, not after its `put` lands). Across isolates the window in
+ *   which another isolate's write goes unseen grows from the swap's own get →
+ *   put round trip to the time since this isolate's read (≤ 1 s, in practice
+ *   one request) — small next to the 60 s below, and KV was never atomic.
  * - **Read-after-write across locations**: a write is visible at once in the
  *   location that made it, but other locations may serve the old value (or
  *   "absent") for up to 60 s (KV's edge cache TTL), so a revoked grant or a
@@ -47,6 +58,11 @@ export const WORKERS_KV_MAX_KEY_BYTES = 512;
 export const WORKERS_KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
 /** Shortest `expirationTtl` Workers KV accepts, in seconds. */
 export const WORKERS_KV_MIN_TTL_SECONDS = 60;
+
+/** How many keys the driver's read memo holds (oldest dropped first). */
+export const WORKERS_KV_MEMO_KEYS = 256;
+/** How long a memo entry is trusted by `compareAndSwap`, in milliseconds. */
+export const WORKERS_KV_MEMO_MS = 1000;
 
 /** One page of {@link KvNamespaceLike.list}. */
 export interface KvListPage {
@@ -79,6 +95,8 @@ export interface WorkersKvStorageOptions {
   prefix?: string;
   /** Keys requested per `list` page (1–1000, default 1000). */
   listPageSize?: number;
+  /** Clock of the read memo, epoch ms (default `Date.now`; tests pass their own). */
+  now?: () => number;
 }
 
 const encoder = new TextEncoder();
@@ -131,34 +149,78 @@ export function workersKvStorage(
       });
     }
   };
+  // The read memo (see the module documentation): full key → last text read or written.
+  const memo = new Map<string, { text: string | null; at: number; seq: number }>();
+  const now = options.now ?? Date.now;
+  let seq = 0;
+  const remember = (k: string, text: string | null): void => {
+    memo.delete(k);
+    memo.set(k, { text, at: now(), seq: ++seq });
+    if (memo.size > WORKERS_KV_MEMO_KEYS) memo.delete(memo.keys().next().value!);
+  };
+  const fresh = (k: string) => {
+    const m = memo.get(k);
+    return m && now() - m.at < WORKERS_KV_MEMO_MS ? m : undefined;
+  };
+  /** `ns.get`, remembered unless this isolate wrote the key while the read was under way. */
+  const read = async (k: string): Promise<string | null> => {
+    const started = seq;
+    const text = await ns.get(k);
+    const m = memo.get(k);
+    if (m && m.seq > started) return m.text;
+    remember(k, text);
+    return text;
+  };
+  /** `ns.put`, remembered before it is awaited; forgotten if it fails. */
+  const write = async (k: string, text: string, options: { expirationTtl?: number }) => {
+    remember(k, text);
+    try {
+      await ns.put(k, text, options);
+    } catch (e) {
+      memo.delete(k);
+      throw e;
+    }
+  };
   return {
     name: "workers-kv",
     consistency: "eventual",
-    get: (key) => wrap("get", async () => decode(await ns.get(full(key)))),
+    get: (key) => wrap("get", async () => decode(await read(full(key)))),
     set: (key, value) =>
       wrap("set", async () => {
         const k = full(key);
-        await ns.put(k, ...encode(value));
+        await write(k, ...encode(value));
       }),
-    delete: (key) => wrap("delete", () => ns.delete(full(key))),
+    delete: (key) =>
+      wrap("delete", async () => {
+        const k = full(key);
+        remember(k, null);
+        try {
+          await ns.delete(k);
+        } catch (e) {
+          memo.delete(k);
+          throw e;
+        }
+      }),
     swap: (key, value) =>
       wrap("swap", async () => {
         // Not atomic: see the module documentation for what can race.
         const k = full(key);
         const encoded = encode(value);
-        const previous = decode(await ns.get(k));
-        await ns.put(k, ...encoded);
+        const previous = decode(await read(k));
+        await write(k, ...encoded);
         return previous;
       }),
     compareAndSwap: (key, expected, value) =>
       wrap("compareAndSwap", async () => {
-        // Not atomic either: a get, a comparison, a put (see the module documentation).
+        // Not atomic either: a get (skipped on a fresh memo entry), a comparison, a put
+        // (see the module documentation).
         const k = full(key);
         const encoded = encode(value);
-        const current = await ns.get(k);
+        const memoed = fresh(k);
+        const current = memoed ? memoed.text : await read(k);
         const want = expected === undefined ? null : JSON.stringify(expected);
         if (current !== want) return false;
-        await ns.put(k, ...encoded);
+        await write(k, ...encoded);
         return true;
       }),
     list: (listPrefix, opts: ListOptions = {}) =>

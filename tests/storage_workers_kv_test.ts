@@ -1,7 +1,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { envelope, StorageError } from "../storage/mod.ts";
-import { workersKvStorage } from "../storage/workers_kv.ts";
+import { WORKERS_KV_MEMO_MS, workersKvStorage } from "../storage/workers_kv.ts";
 import type { KvNamespaceLike } from "../storage/workers_kv.ts";
 import { storageContract } from "./storage_contract.ts";
 import type { SwapRace } from "./storage_contract.ts";
@@ -109,6 +109,64 @@ describe("workers-kv driver specifics", () => {
     await assert.rejects(s.list(["grant"]), StorageError);
     const answers429: KvNamespaceLike = { ...failing, get: () => Promise.resolve(null) };
     await assert.rejects(workersKvStorage(answers429).swap(["code", "c"], envelope(1)), /429/);
+  });
+
+  test("read memo: a compareAndSwap right after the caller's read makes one KV call, not two", async () => {
+    const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+    const calls: string[] = [];
+    const counting: KvNamespaceLike = {
+      get: (k) => (calls.push("get"), kv.get(k)),
+      put: (k, v, o) => (calls.push("put"), kv.put(k, v, o)),
+      delete: (k) => (calls.push("delete"), kv.delete(k)),
+      list: (o) => (calls.push("list"), kv.list(o)),
+    };
+    let clock = Date.now();
+    const s = workersKvStorage(counting, { prefix: "memo:", now: () => clock });
+    const key = ["grant", "g"];
+    await s.set(key, envelope({ n: 1 }));
+    const read = await s.get(key);
+    calls.length = 0;
+    assert.equal(await s.compareAndSwap(key, read, envelope({ n: 2 })), true);
+    assert.deepEqual(calls, ["put"], "the get is skipped: the memo holds what was just read");
+    // The memo follows this driver's own writes: the stale read is refused without a KV call.
+    calls.length = 0;
+    assert.equal(await s.compareAndSwap(key, read, envelope({ n: 3 })), false);
+    assert.deepEqual(calls, []);
+    assert.deepEqual((await s.get(key))?.data, { n: 2 });
+    // A write by another isolate (another driver on the same namespace) is not in this memo …
+    const other = workersKvStorage(kv, { prefix: "memo:" });
+    const current = await s.get(key);
+    await other.set(key, envelope({ n: "other" }));
+    // … and once the entry is older than WORKERS_KV_MEMO_MS it is not trusted: the
+    // compareAndSwap reads KV again, sees the other write, and refuses.
+    clock += WORKERS_KV_MEMO_MS;
+    calls.length = 0;
+    assert.equal(await s.compareAndSwap(key, current, envelope({ n: 4 })), false);
+    assert.deepEqual(calls, ["get"]);
+    assert.deepEqual(
+      (await kv.get("memo:grant:g")) && JSON.parse((await kv.get("memo:grant:g"))!).data,
+      {
+        n: "other",
+      },
+    );
+    // Without a memo entry at all (a key never read here), compareAndSwap reads first as before.
+    calls.length = 0;
+    assert.equal(await s.compareAndSwap(["grant", "fresh"], undefined, envelope(1)), true);
+    assert.deepEqual(calls, ["get", "put"]);
+  });
+
+  test("read memo: two compareAndSwaps from one read in one isolate — only the first writes", async () => {
+    const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+    const s = workersKvStorage(kv, { prefix: "memo2:" });
+    const key = ["grant", "g"];
+    await s.set(key, envelope({ n: 0 }));
+    const read = await s.get(key);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.compareAndSwap(key, read, envelope({ n: i + 1 }))),
+    );
+    assert.equal(results.filter(Boolean).length, 1);
+    const winner = results.indexOf(true) + 1;
+    assert.deepEqual((await s.get(key))?.data, { n: winner });
   });
 
   test("list follows KV cursors across pages", async () => {
