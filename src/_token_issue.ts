@@ -1,7 +1,7 @@
 /** Steps shared by the `/token` grant types (internal): mint a token response, load the grant. */
 import { OAuthError } from "./errors.ts";
-import { issueAccessToken, issueRefresh } from "./grants.ts";
-import type { GrantRecord } from "./grants.ts";
+import { issueAccessToken, newGrantToken } from "./grants.ts";
+import type { GrantRecord, RefreshSlot } from "./grants.ts";
 import { isCimdClientId } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
 import type { Ctx } from "./_context.ts";
@@ -17,22 +17,14 @@ export type TokenClient = Pick<
 export interface Presented {
   /** The raw value from the request. */
   token: string;
-  /** Its SHA-256 (the storage id). */
+  /** Its SHA-256 (what storage keeps). */
   id: string;
-  /** Its storage key. */
+  /** The grant id of a `<grantId>.<secret>` token; undefined for a 0.1.0 refresh token. */
+  grantId?: string;
+  /** What was read: `["grant", grantId]`, or a 0.1.0 token's `["refresh", id]`. */
   key: string[];
   /** The live record and the envelope it was read from; undefined when absent or expired. */
   read: { data: unknown; stored: Envelope } | undefined;
-}
-
-/** A minted token response, not yet handed out. */
-export interface PreparedTokens {
-  /** The RFC 6749 §5.1 response body. */
-  body: Record<string, unknown>;
-  /** Access token expiry, epoch seconds. */
-  exp: number;
-  /** Delete the refresh token stored for this response (the consuming swap lost a race). */
-  discard: () => Promise<void>;
 }
 
 /** An RFC 9068 access token for `grant`, narrowed to `scopes` and one `resource`. */
@@ -60,55 +52,47 @@ export function mintAccessToken(
   );
 }
 
-/**
- * Build the token response and store its refresh token *before* the old code or
- * refresh token is consumed, so a storage failure can never leave a client with
- * a consumed credential and nothing in exchange. `discard` undoes it when the
- * consuming swap loses a race.
- */
-export async function prepareTokens(
+/** The RFC 6749 §5.1 response body for a signed access token (and a refresh token). */
+export function tokenBody(
   ctx: Ctx,
-  grant: GrantRecord,
-  client: TokenClient,
+  accessToken: string,
   scopes: string[],
-  resource: string,
-  refresh: boolean,
-): Promise<PreparedTokens> {
-  const now = ctx.config.now();
-  const { token, claims } = await mintAccessToken(
-    ctx,
-    grant,
-    client.client_id,
-    scopes,
-    resource,
-    now,
-  );
-  const out: Record<string, unknown> = {
-    access_token: token,
+  refreshToken?: string,
+): Record<string, unknown> {
+  return {
+    access_token: accessToken,
     token_type: "Bearer",
     expires_in: ctx.config.accessTokenTtl,
     scope: scopes.join(" "),
+    ...(refreshToken !== undefined ? { refresh_token: refreshToken } : {}),
   };
-  let refreshKey: string[] | undefined;
-  if (refresh) {
-    const issued = await issueRefresh(ctx.store, {
-      grantId: grant.id,
+}
+
+/**
+ * A new refresh token for `grant` and the slot the grant stores for it (hash
+ * only). A registered public client never changes (deleting it revokes its
+ * grants), so the refresh need not read it; a metadata document may change,
+ * so its client is re-read.
+ */
+export async function newRefresh(
+  ctx: Ctx,
+  grant: GrantRecord,
+  client: TokenClient,
+  now: number,
+): Promise<{ token: string; slot: RefreshSlot }> {
+  const { token, hash } = await newGrantToken(grant.id);
+  return {
+    token,
+    slot: {
+      hash,
+      exp: now + ctx.config.refreshTokenTtl * 1000,
       clientId: client.client_id,
       scopes: grant.scopes,
-      exp: now + ctx.config.refreshTokenTtl * 1000,
-      // A registered public client never changes (deleting it revokes its grants), so the
-      // refresh need not read it; a metadata document may change, so its client is re-read.
       ...(client.token_endpoint_auth_method === "none" && !isCimdClientId(client.client_id)
         ? { publicClient: { grantTypes: client.grant_types } }
         : {}),
-    });
-    out.refresh_token = issued.token;
-    refreshKey = issued.key;
-  }
-  const discard = async () => {
-    if (refreshKey) await ctx.store.delete(refreshKey).catch(() => {});
+    },
   };
-  return { body: out, exp: claims.exp, discard };
 }
 
 /** The grant, or `invalid_grant` when it is missing or revoked. */

@@ -10,7 +10,14 @@ import { errorPage, readForm } from "./_http.ts";
 import { sha256, timingSafeEqual } from "./_crypto.ts";
 import { unseal } from "./_seal.ts";
 import { rememberable, rememberApproval } from "./approvals.ts";
-import { createGrant, initialGrantExpiry, issueCode } from "./grants.ts";
+import {
+  consentGrantId,
+  initialGrantExpiry,
+  newGrantId,
+  newGrantToken,
+  storeNewGrant,
+} from "./grants.ts";
+import type { StoredGrant } from "./grants.ts";
 import { markClientUsed } from "./register.ts";
 import type { Ctx } from "./_context.ts";
 import type { AuthenticateResult } from "./config.ts";
@@ -27,9 +34,9 @@ const MAX_SEALED = 16 * 1024;
 /**
  * A validated authorization request waiting for the user's decision. It is not stored: it
  * travels AES-GCM sealed (key derived from the signing key) in the consent form's `consent_id`
- * field, so showing the consent page writes nothing. Single use: the answer swaps a marker into
- * `["consent", nonce]` (an idempotent write), and only the submission that found no marker
- * goes on; every other one is refused. The user's `props` and `claims` are not in it: they come
+ * field, so showing the consent page writes nothing. Single use: the answer creates the grant
+ * at an id derived from `nonce` only where none exists (see `consentGrantId` in `grants.ts`),
+ * so every other submission of the form is refused. The user's `props` and `claims` are not in it: they come
  * from `authenticate` on the submission itself and go straight into the grant.
  */
 export interface ConsentState {
@@ -51,7 +58,7 @@ export interface ConsentState {
   subject: string;
   /** SHA-256 of the form's `csrf` field. */
   csrfHash: string;
-  /** Random id of this form: the key of its single-use marker. */
+  /** Random id of this form: the grant id its answer creates is derived from it. */
   nonce: string;
   /** Expiry, epoch ms. */
   exp: number;
@@ -156,10 +163,10 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       "You are not signed in as the user this request was made for.",
     );
   }
-  // Single use, approve or deny: exactly one submission finds no marker (atomic `swap` on the
-  // strong drivers). Re-writing the same marker is harmless, so losers change nothing.
-  const used = await ctx.store.swap(["consent", pending.nonce], { used: true }, pending.exp);
-  if (used !== undefined) return expired();
+  // Single use, approve or deny: the answer creates the grant under an id derived from the
+  // form's nonce, only where none exists (compare-and-swap, atomic on the strong drivers); a
+  // replayed answer finds it and is refused. A denial stores the same grant, revoked.
+  const grantId = await consentGrantId(pending.nonce);
   const base = {
     subject: pending.subject,
     clientId: client.client_id,
@@ -167,6 +174,19 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     resource: pending.resource,
   };
   if (decision === "deny") {
+    const now = ctx.config.now();
+    const denied: StoredGrant = {
+      id: grantId,
+      subject: pending.subject,
+      clientId: client.client_id,
+      scopes: pending.scopes,
+      resources: [pending.resource],
+      createdAt: now,
+      expiresAt: pending.exp,
+      revokedAt: now,
+      revokedReason: "consent denied",
+    };
+    if (!(await storeNewGrant(ctx.store, denied, true))) return expired();
     ctx.emit({ type: "authorization.denied", ...base });
     return redirectWith(ctx, pending.redirectUri, {
       error: "access_denied",
@@ -174,7 +194,7 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       state: pending.state,
     });
   }
-  const res = await grantAndRedirect(ctx, client, pending, who);
+  const res = await grantAndRedirect(ctx, client, pending, who, { grantId, answered: expired });
   const policy = ctx.config.consent;
   if (policy !== undefined && policy !== "always" && rememberable(client, pending.redirectUri)) {
     await rememberApproval(
@@ -192,44 +212,54 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   return res;
 }
 
-/** Create the grant (with the user's claims and sealed props), issue its code, redirect back. */
+/**
+ * Create the grant (with the user's claims, its code, and sealed props) and redirect back with
+ * the code. `consent`: the grant id derived from an answered consent form, written only where
+ * absent — when it exists (the form was answered already) the response is `answered()`;
+ * without it (a remembered consent) a random id. Order: the grant (carrying the code's hash) first, then the
+ * props and the first-grant client update together; the code leaves only after all three.
+ */
 export async function grantAndRedirect(
   ctx: Ctx,
   client: ClientRecord,
   pending: ConsentState,
   who: Identity,
+  consent?: { grantId: string; answered: () => Response },
 ): Promise<Response> {
   const now = ctx.config.now();
   const grantExp = initialGrantExpiry(now, ctx.config);
   const claims = publicClaims(who.claims);
-  const grant = await createGrant(
-    ctx.store,
-    {
-      subject: pending.subject,
-      clientId: client.client_id,
-      scopes: pending.scopes,
-      resources: [pending.resource],
-      ...(claims ? { claims } : {}),
-    },
-    now,
-    grantExp,
-  );
-  // Props (sealed, bound to the grant id) before the code: no code without its props.
-  if (who.props) await ctx.props.write(grant.id, who.props, grantExp);
-  await markClientUsed(ctx, client);
-  const code = await issueCode(ctx.store, {
-    grantId: grant.id,
-    clientId: client.client_id,
-    redirectUri: pending.redirectUri,
-    redirectUriSent: pending.redirectUriSent,
-    codeChallenge: pending.codeChallenge,
-    scopes: pending.scopes,
-    resource: pending.resource,
+  const id = consent?.grantId ?? newGrantId();
+  const { token: code, hash } = await newGrantToken(id);
+  const grant: StoredGrant = {
+    id,
     subject: pending.subject,
-    ...(client.token_endpoint_auth_method === "none"
-      ? { publicClient: { grantTypes: client.grant_types } }
-      : {}),
-  }, now + ctx.config.codeTtl * 1000);
+    clientId: client.client_id,
+    scopes: pending.scopes,
+    resources: [pending.resource],
+    ...(claims ? { claims } : {}),
+    createdAt: now,
+    expiresAt: grantExp,
+    code: {
+      hash,
+      exp: now + ctx.config.codeTtl * 1000,
+      redirectUri: pending.redirectUri,
+      redirectUriSent: pending.redirectUriSent,
+      codeChallenge: pending.codeChallenge,
+      scopes: pending.scopes,
+      resource: pending.resource,
+      ...(client.token_endpoint_auth_method === "none"
+        ? { publicClient: { grantTypes: client.grant_types } }
+        : {}),
+    },
+  };
+  if (!(await storeNewGrant(ctx.store, grant, consent !== undefined))) return consent!.answered();
+  // Independent, both after the grant exists and before the code is handed out: the props
+  // (sealed, bound to the grant id) and the compare-and-swap making a new client permanent.
+  await Promise.all([
+    who.props ? ctx.props.write(grant.id, who.props, grantExp) : undefined,
+    markClientUsed(ctx, client),
+  ]);
   ctx.emit({
     type: "authorization.granted",
     subject: pending.subject,

@@ -1,11 +1,13 @@
 /**
  * Grants, authorization codes, refresh tokens and access-token issuance.
- * Codes and refresh tokens are opaque 256-bit strings stored only as SHA-256
- * hashes; single use and rotation go through the driver's atomic `swap`.
+ * A grant record carries its own code and refresh-token state (issue 12):
+ * codes and refresh tokens are `<grantId>.<secret>` (256-bit secret), stored
+ * only as SHA-256 hashes inside the grant, and single use and rotation are
+ * one compare-and-swap of the grant record.
  *
  * @module
  */
-import { randomToken, sha256 } from "./_crypto.ts";
+import { randomToken, sha256, timingSafeEqual } from "./_crypto.ts";
 import type { Store } from "./_store.ts";
 import type { KeySet } from "./keys.ts";
 
@@ -33,22 +35,69 @@ export interface GrantRecord {
   claims?: Record<string, unknown>;
 }
 
-/** An authorization code as stored (keyed by the code's hash). */
-export interface CodeRecord {
-  grantId: string;
-  clientId: string;
+/** A grant as stored (internal): the public record plus its code and refresh-token state. */
+export interface StoredGrant extends GrantRecord {
+  /** The grant's authorization code (hash only); absent on records written before 0.2. */
+  code?: GrantCode;
+  /** The grant's current refresh token (hash only). */
+  refresh?: RefreshSlot;
+  /** The refresh token rotated last (hash only), for the retry window and reuse detection. */
+  previous?: RotatedSlot;
+}
+
+/**
+ * The authorization code of a grant, inside the grant record (issue 12): the
+ * code is `<grantId>.<secret>` and only its SHA-256 is kept. Set at approval;
+ * `usedAt` is set by the one exchange that wins the grant's compare-and-swap.
+ */
+export interface GrantCode {
+  /** SHA-256 (base64url) of the code. */
+  hash: string;
+  /** Epoch ms after which the code is refused. */
+  exp: number;
+  /** Epoch ms of the exchange, once used (a later exchange is a replay). */
+  usedAt?: number;
   redirectUri: string;
   /** Whether the authorization request carried redirect_uri (then /token must repeat it). */
   redirectUriSent: boolean;
   codeChallenge: string;
   scopes: string[];
   resource: string;
-  subject: string;
   /** Set when the client is public (`none`): `/token` then needs no client read (see `src/token.ts`). */
   publicClient?: PublicClientSnapshot;
 }
 
-/** A refresh token as stored (keyed by the token's hash). */
+/** The grant's current refresh token (`<grantId>.<secret>`), inside the grant record. */
+export interface RefreshSlot {
+  /** SHA-256 (base64url) of the token. */
+  hash: string;
+  /** Absolute expiry, epoch ms. */
+  exp: number;
+  clientId: string;
+  scopes: string[];
+  /** Set for a registered public client (never for a metadata-document client, whose document may change). */
+  publicClient?: PublicClientSnapshot;
+}
+
+/**
+ * The refresh token rotated last, kept in the grant for the retry window
+ * (`refreshReuseWindow`) and reuse detection. When the next rotation displaces
+ * it, a {@link Tombstone} at `["refresh", hash]` takes over until `exp`.
+ */
+export interface RotatedSlot {
+  /** SHA-256 (base64url) of the rotated token. */
+  hash: string;
+  /** The rotated token's own expiry, epoch ms. */
+  exp: number;
+  /** The client that rotated it. */
+  clientId: string;
+  /** Epoch ms of the rotation (starts the reuse window). */
+  rotatedAt: number;
+  /** The successor response, sealed for the rotated token's holder (see `src/_refresh_seal.ts`). */
+  sealed: string;
+}
+
+/** A 0.1.0 refresh token as stored at `["refresh", sha256(token)]` (still read once, see `src/token_refresh.ts`). */
 export interface RefreshRecord {
   grantId: string;
   clientId: string;
@@ -66,21 +115,18 @@ export interface PublicClientSnapshot {
 }
 
 /**
- * What replaces a code or refresh token once used; seeing it again means
- * replay, except for a refresh retry inside the reuse window (see
- * `src/token_refresh.ts`).
+ * What sits at `["refresh", sha256(token)]` for a refresh token rotated two or
+ * more times back (displaced from the grant's `previous` slot) or a 0.1.0
+ * token already used: seeing it again is reuse and revokes the grant.
  */
 export interface Tombstone {
   used: true;
   grantId: string;
-  /** Refresh tokens: the client that rotated it. */
+  /** The client that rotated it. */
   clientId?: string;
-  /** Refresh tokens: epoch ms of the rotation (starts the reuse window). */
+  /** Epoch ms of the rotation. */
   rotatedAt?: number;
-  /**
-   * Refresh tokens: the successor token response, AES-GCM encrypted under a
-   * key derived (HKDF) from the rotated refresh token, which only its holder has.
-   */
+  /** 0.1.0 tombstones only: the successor response, sealed. */
   sealed?: string;
 }
 
@@ -89,22 +135,80 @@ export function isTombstone(v: unknown): v is Tombstone {
   return typeof v === "object" && v !== null && (v as Tombstone).used === true;
 }
 
-/** Create and store a grant. */
-export async function createGrant(
+/**
+ * The grant as the admin API and hooks see it: without its code and refresh-token state
+ * (hashes and the sealed retry response are internal).
+ */
+export function publicGrant(g: StoredGrant): GrantRecord {
+  const { code: _c, refresh: _r, previous: _p, ...rest } = g;
+  return rest;
+}
+
+/** A grant id: 16 random bytes, or 32 derived from a consent nonce (base64url). */
+const GRANT_ID = /^[A-Za-z0-9_-]{22,43}$/;
+/** The secret part of a code or refresh token: 32 random bytes, base64url. */
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+/** A fresh random grant id (appears as `gid` in access tokens). */
+export function newGrantId(): string {
+  return randomToken(16);
+}
+
+/**
+ * The grant id an answered consent form creates: SHA-256 of its sealed nonce,
+ * domain-separated, so the one grant write is the form's single-use check
+ * (a replayed approval finds the grant present) and the id reveals nothing.
+ */
+export function consentGrantId(nonce: string): Promise<string> {
+  return sha256(`gatehouse consent grant v1\n${nonce}`);
+}
+
+/**
+ * A new code or refresh token for a grant: `<grantId>.<secret>` (256-bit
+ * secret) and the SHA-256 that is all storage keeps.
+ */
+export async function newGrantToken(grantId: string): Promise<{ token: string; hash: string }> {
+  const token = `${grantId}.${randomToken()}`;
+  return { token, hash: await sha256(token) };
+}
+
+/**
+ * The grant id inside a code or refresh token of the `<grantId>.<secret>`
+ * form; undefined for anything else (a 0.1.0 opaque token, a JWT, garbage).
+ * The id is not secret (it is `gid` in access tokens): knowing it opens nothing.
+ */
+export function grantIdOf(token: string): string | undefined {
+  const dot = token.indexOf(".");
+  if (dot < 0) return undefined;
+  const id = token.slice(0, dot);
+  return GRANT_ID.test(id) && SECRET.test(token.slice(dot + 1)) ? id : undefined;
+}
+
+/** Whether a presented token's hash is `stored` (constant time). */
+export function sameHash(presented: string, stored: string | undefined): boolean {
+  return stored !== undefined && timingSafeEqual(presented, stored);
+}
+
+/**
+ * Store a new grant. `exclusive` (a consent answer's derived id): only when
+ * the key is absent (compare-and-swap), resolving false when it is not —
+ * the form was answered already. Otherwise (a random id) a plain write.
+ */
+export async function storeNewGrant(
   store: Store,
-  g: Omit<GrantRecord, "id" | "createdAt" | "expiresAt">,
-  now: number,
-  exp: number,
-): Promise<GrantRecord> {
-  const grant: GrantRecord = { ...g, id: randomToken(16), createdAt: now, expiresAt: exp };
+  grant: StoredGrant,
+  exclusive: boolean,
+): Promise<boolean> {
+  const exp = grant.expiresAt ?? null;
+  if (exclusive) return await store.compareAndSwap(["grant", grant.id], undefined, grant, exp);
   await store.put(["grant", grant.id], grant, exp);
-  return grant;
+  return true;
 }
 
 /**
  * Expiry (epoch ms) of a grant created at `now`: long enough that its first
  * refresh token (issued up to `codeTtl` later, living `refreshTokenTtl`) can
- * be rotated without extending the grant (see {@link extendGrant}).
+ * be rotated without extending the grant (see {@link grantExpiryFor}).
  * Lifetimes in seconds.
  */
 export function initialGrantExpiry(
@@ -134,29 +238,20 @@ export async function updateGrant(
 }
 
 /**
- * Make the grant outlive a refresh token issued at `now` (plus the access
- * tokens minted from it): when it would not, extend it to
- * `now + 2 × refresh + access` lifetimes, so this happens at most once per
- * refresh lifetime. `now` is epoch ms; lifetimes in seconds. Compare-and-swap
- * (never over a revoked grant). Resolves false when the grant is revoked or gone.
+ * The grant expiry (epoch ms) to write with a refresh token issued at `now`:
+ * unchanged when the grant already outlives it (plus the access tokens
+ * minted from it), else `now + 2 × refresh + access` lifetimes, so an
+ * extension happens at most once per refresh lifetime. It rides on the
+ * rotation's own compare-and-swap. Lifetimes in seconds.
  */
-export async function extendGrant(
-  store: Store,
+export function grantExpiryFor(
   grant: GrantRecord,
   now: number,
   ttl: { refreshTokenTtl: number; accessTokenTtl: number },
-): Promise<boolean> {
+): number {
   const needed = now + (ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
-  if ((grant.expiresAt ?? 0) >= needed) return true;
-  const expiresAt = now + (2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
-  let active = false;
-  await store.update<GrantRecord>(["grant", grant.id], (g) => {
-    active = g !== undefined && !g.revokedAt;
-    // Revoked, or extended meanwhile by a concurrent refresh: nothing to write.
-    if (!active || (g!.expiresAt ?? 0) >= needed) return undefined;
-    return { data: { ...g!, expiresAt }, exp: expiresAt };
-  });
-  return active;
+  if ((grant.expiresAt ?? 0) >= needed) return grant.expiresAt!;
+  return now + (2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
 }
 
 /**
@@ -180,24 +275,6 @@ export async function revokeGrant(
     };
   });
   return written ? before : undefined;
-}
-
-/** Issue an authorization code for a grant; returns the raw code. */
-export async function issueCode(store: Store, rec: CodeRecord, exp: number): Promise<string> {
-  const code = randomToken();
-  await store.put(["code", await sha256(code)], rec, exp);
-  return code;
-}
-
-/** Issue a refresh token; returns the raw token and its storage key. */
-export async function issueRefresh(
-  store: Store,
-  rec: RefreshRecord,
-): Promise<{ token: string; key: string[] }> {
-  const token = randomToken();
-  const key = ["refresh", await sha256(token)];
-  await store.put(key, rec, rec.exp);
-  return { token, key };
 }
 
 /** Claims of an access token (RFC 9068 plus `gid`). */

@@ -9,14 +9,14 @@ import { CORS, readForm } from "./_http.ts";
 import { sha256, timingSafeEqual } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
 import type { ClientRecord } from "./clients.ts";
-import { isTombstone } from "./grants.ts";
-import type { AccessClaims, GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
+import { grantIdOf, isTombstone, sameHash } from "./grants.ts";
+import type { AccessClaims, RefreshRecord, StoredGrant, Tombstone } from "./grants.ts";
 import type { Ctx } from "./_context.ts";
 
 /** What a presented token turned out to be. */
 type Found =
-  | { kind: "access_token"; claims: AccessClaims; grant?: GrantRecord }
-  | { kind: "refresh_token"; record: RefreshRecord; grant?: GrantRecord };
+  | { kind: "access_token"; claims: AccessClaims; grant?: StoredGrant }
+  | { kind: "refresh_token"; record: RefreshRecord; grant?: StoredGrant };
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
@@ -32,19 +32,55 @@ export async function lookupToken(ctx: Ctx, token: string): Promise<Found | unde
       return {
         kind: "access_token",
         claims,
-        grant: await ctx.store.get<GrantRecord>(["grant", claims.gid]),
+        grant: await ctx.store.get<StoredGrant>(["grant", claims.gid]),
       };
     } catch {
       return undefined;
     }
   }
-  const rec = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", await sha256(token)]);
-  if (!rec || isTombstone(rec) || rec.exp <= ctx.config.now()) return undefined;
-  return {
-    kind: "refresh_token",
-    record: rec,
-    grant: await ctx.store.get<GrantRecord>(["grant", rec.grantId]),
-  };
+  const r = await findRefresh(ctx, token);
+  return r && "record" in r ? { kind: "refresh_token", ...r } : undefined;
+}
+
+/**
+ * A refresh token we issued: live (`record`, with its grant), or rotated (`rotated`: the grant
+ * and the client that rotated it); undefined when unknown or expired. Both forms: the current
+ * `<grantId>.<secret>` (hash compared with the grant's slots, then a displaced token's
+ * tombstone) and a 0.1.0 opaque token (its own record).
+ */
+async function findRefresh(
+  ctx: Ctx,
+  token: string,
+): Promise<
+  | { record: RefreshRecord; grant?: StoredGrant }
+  | { rotated: { grantId: string; clientId?: string } }
+  | undefined
+> {
+  const id = await sha256(token);
+  const now = ctx.config.now();
+  const grantId = grantIdOf(token);
+  if (grantId) {
+    const grant = await ctx.store.get<StoredGrant>(["grant", grantId]);
+    const slot = grant?.refresh;
+    if (grant && slot && sameHash(id, slot.hash)) {
+      return slot.exp > now
+        ? {
+          record: { grantId, clientId: slot.clientId, scopes: slot.scopes, exp: slot.exp },
+          grant,
+        }
+        : undefined;
+    }
+    if (grant?.previous && sameHash(id, grant.previous.hash)) {
+      return { rotated: { grantId, clientId: grant.previous.clientId } };
+    }
+  }
+  const rec = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", id]);
+  if (!rec || (grantId && rec.grantId !== grantId)) return undefined;
+  if (isTombstone(rec)) return { rotated: { grantId: rec.grantId, clientId: rec.clientId } };
+  if (grantId || rec.exp <= now) return undefined;
+  const grant = await ctx.store.get<StoredGrant>(["grant", rec.grantId]);
+  // A 0.1.0 token whose grant has moved on to new-format tokens is spent.
+  return grant?.refresh ? undefined : { record: rec, grant };
 }
 
 function clientOf(f: Found): string {
@@ -67,9 +103,9 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
     // gives nobody a new power: the same token at /token after the reuse window revokes too.
     // It also matters for safety: inside the reuse window a rotated token still opens its
     // successor (src/token_refresh.ts), so revoking it must end the grant.
-    const rec = await ctx.store.get<RefreshRecord | Tombstone>(["refresh", await sha256(token)]);
-    if (rec && isTombstone(rec) && rec.clientId === client.client_id) {
-      const grant = await ctx.store.get<GrantRecord>(["grant", rec.grantId]);
+    const r = await findRefresh(ctx, token);
+    if (r && "rotated" in r && r.rotated.clientId === client.client_id) {
+      const grant = await ctx.store.get<StoredGrant>(["grant", r.rotated.grantId]);
       if (grant && !grant.revokedAt) await ctx.revoke(grant.id, "refresh_token", "token.revoked");
     }
   }

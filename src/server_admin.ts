@@ -8,6 +8,7 @@
 import { type ClientRecord, publicClient } from "./clients.ts";
 import type { EventSink } from "./events.ts";
 import type { GrantRecord } from "./grants.ts";
+import { publicGrant } from "./grants.ts";
 import { listApprovals, revokeApprovals } from "./approvals.ts";
 import type { ApprovalFilter, ApprovalRecord } from "./approvals.ts";
 import type { Store } from "./_store.ts";
@@ -57,7 +58,7 @@ export function createAdminApi(
 ): AdminApi {
   async function grants(filter: GrantFilter = {}): Promise<GrantRecord[]> {
     const all = await store.list<GrantRecord>(["grant"]);
-    return all.map((e) => e.data).filter((g) =>
+    return all.map((e) => publicGrant(e.data)).filter((g) =>
       (filter.clientId === undefined || g.clientId === filter.clientId) &&
       (filter.subject === undefined || g.subject === filter.subject) &&
       (filter.includeRevoked || !g.revokedAt)

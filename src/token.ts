@@ -8,9 +8,10 @@ import { jsonResponse, OAuthError } from "./errors.ts";
 import { CORS, readForm } from "./_http.ts";
 import { pkceMatches, sha256 } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
-import { isTombstone } from "./grants.ts";
-import type { CodeRecord, GrantRecord, Tombstone } from "./grants.ts";
-import { activeGrant, prepareTokens, revokeFor } from "./_token_issue.ts";
+import { grantIdOf, isTombstone, sameHash } from "./grants.ts";
+import type { PublicClientSnapshot, RefreshRecord, StoredGrant, Tombstone } from "./grants.ts";
+import { mintAccessToken, newRefresh, revokeFor, tokenBody } from "./_token_issue.ts";
+import { StorageError } from "../storage/mod.ts";
 import type { Presented, TokenClient } from "./_token_issue.ts";
 import { rotateRefresh } from "./token_refresh.ts";
 import type { Ctx } from "./_context.ts";
@@ -27,7 +28,7 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
     );
   }
   const presented = await readPresented(ctx, grantType, form);
-  const recorded = recordedPublicClient(req, form, presented?.read?.data);
+  const recorded = recordedPublicClient(req, form, presented);
   const client = recorded ?? await authenticateClient(ctx, req, form);
   await ctx.clientIdentified?.(client.client_id);
   if (!client.grant_types.includes(grantType)) {
@@ -51,8 +52,8 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
 }
 
 /**
- * Read the code or refresh record the request presents, once (by the hash of
- * the presented value); undefined when the parameter is missing.
+ * Read the grant the presented code or refresh token names (`<grantId>.<secret>`), once;
+ * a 0.1.0 refresh token (opaque) reads its own record. Undefined when the parameter is missing.
  */
 async function readPresented(
   ctx: Ctx,
@@ -63,26 +64,28 @@ async function readPresented(
   const token = form.get(code ? "code" : "refresh_token");
   if (!token) return undefined;
   const id = await sha256(token);
-  const key = [code ? "code" : "refresh", id];
-  return { token, id, key, read: await ctx.store.read(key) };
+  const grantId = grantIdOf(token);
+  // 0.1.0 codes lived ≤ 10 minutes: only refresh tokens have a legacy record.
+  const key = grantId ? ["grant", grantId] : code ? undefined : ["refresh", id];
+  return { token, id, grantId, key: key ?? [], read: key && await ctx.store.read(key) };
 }
 
 /**
- * A public client (`none`) named by the live code or refresh record itself,
- * when the request carries no credentials and the same `client_id`: then
- * authenticating it needs no read of the client record (issue 12), because
- * for a public client there is nothing to check but the id. The snapshot was
- * taken when the code (≤ `codeTtl` ago) or refresh token was issued; refresh
- * records carry one only for registered clients, which never change
- * (deleting one revokes its grants, which the grant read then sees).
+ * A public client (`none`) named by the live code or refresh token's own record, when the
+ * request carries no credentials and the same `client_id`: then authenticating it needs no
+ * read of the client record (issue 12), because for a public client there is nothing to
+ * check but the id. The snapshot was taken when the code (≤ `codeTtl` ago) or refresh token
+ * was issued; refresh tokens carry one only for registered clients, which never change
+ * (deleting one revokes its grants, which the grant read then sees). Only a presented value
+ * whose hash matches counts.
  */
 function recordedPublicClient(
   req: Request,
   form: Map<string, string>,
-  rec: unknown,
+  presented: Presented | undefined,
 ): TokenClient | undefined {
-  const r = rec as Partial<CodeRecord> | undefined;
-  if (!r || isTombstone(r) || !r.publicClient || !r.clientId) return undefined;
+  const r = presentedRecord(presented);
+  if (!r?.publicClient) return undefined;
   if (req.headers.has("authorization") || form.get("client_id") !== r.clientId) return undefined;
   for (const p of ["client_secret", "client_assertion", "client_assertion_type"]) {
     if (form.has(p)) return undefined;
@@ -94,9 +97,30 @@ function recordedPublicClient(
   };
 }
 
-/** How long a used code's tombstone is kept to detect replays. */
-const REPLAY_WINDOW_MS = 10 * 60 * 1000;
+/** The unused code or current refresh token the presented value matches, with its client. */
+function presentedRecord(
+  p: Presented | undefined,
+): { clientId: string; publicClient?: PublicClientSnapshot } | undefined {
+  const data = p?.read?.data;
+  if (!p || !data) return undefined;
+  if (!p.grantId) {
+    const legacy = data as RefreshRecord | Tombstone;
+    return isTombstone(legacy) ? undefined : legacy;
+  }
+  const g = data as StoredGrant;
+  if (p.key[0] !== "grant") return undefined;
+  if (g.code && !g.code.usedAt && sameHash(p.id, g.code.hash)) {
+    return { clientId: g.clientId, publicClient: g.code.publicClient };
+  }
+  return g.refresh && sameHash(p.id, g.refresh.hash) ? g.refresh : undefined;
+}
 
+/**
+ * `authorization_code`: one read of the grant (done), checks that consume nothing, then one
+ * compare-and-swap of the grant marking the code used and storing the first refresh token.
+ * Of concurrent exchanges exactly one wins on a strong driver; the others re-read, find the
+ * code used, and are replays: the grant is revoked (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
+ */
 async function redeemCode(
   ctx: Ctx,
   client: TokenClient,
@@ -106,69 +130,82 @@ async function redeemCode(
   const verifier = form.get("code_verifier");
   if (!presented) throw new OAuthError("invalid_request", "code is required");
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required (PKCE)");
-  const now = ctx.config.now();
+  const invalid = () => new OAuthError("invalid_grant", "authorization code is invalid or expired");
+  if (!presented.grantId) throw invalid();
   const key = presented.key;
-  const rec = presented.read?.data as CodeRecord | Tombstone | undefined;
-  if (!rec) throw new OAuthError("invalid_grant", "authorization code is invalid or expired");
-  let grant: GrantRecord | undefined;
-  if (!isTombstone(rec)) {
-    grant = await activeGrant(ctx, rec.grantId);
+  let read = presented.read;
+  for (let attempt = 1;; attempt++) {
+    const now = ctx.config.now();
+    const grant = read?.data as StoredGrant | undefined;
+    const code = grant?.code;
+    // An unknown secret under a known grant id (the id is not secret) consumes nothing.
+    if (!grant || !code || !sameHash(presented.id, code.hash)) throw invalid();
+    if (code.usedAt !== undefined) {
+      const g = await revokeFor(ctx, grant.id, "authorization code replayed");
+      ctx.emit({
+        type: "code.replay_detected",
+        subject: g?.subject,
+        clientId: client.client_id,
+        scopes: g?.scopes,
+        grantId: grant.id,
+      });
+      throw new OAuthError("invalid_grant", "authorization code was already used");
+    }
+    if (code.exp <= now) throw invalid();
+    if (grant.revokedAt) throw new OAuthError("invalid_grant", "the grant has been revoked");
     // Checks that do not consume the code: a wrong guess must not burn the legitimate client's code.
-    if (rec.clientId !== client.client_id) {
+    if (grant.clientId !== client.client_id) {
       throw new OAuthError("invalid_grant", "authorization code was issued to another client");
     }
     const redirectUri = form.get("redirect_uri");
-    if (redirectUri !== undefined ? redirectUri !== rec.redirectUri : rec.redirectUriSent) {
+    if (redirectUri !== undefined ? redirectUri !== code.redirectUri : code.redirectUriSent) {
       throw new OAuthError(
         "invalid_grant",
         "redirect_uri does not match the authorization request",
       );
     }
-    if (!(await pkceMatches(verifier, rec.codeChallenge))) {
+    if (!(await pkceMatches(verifier, code.codeChallenge))) {
       throw new OAuthError("invalid_grant", "code_verifier does not match the code_challenge");
     }
     const resource = form.get("resource");
-    if (resource !== undefined && ctx.resource(resource)?.resource !== rec.resource) {
+    if (resource !== undefined && ctx.resource(resource)?.resource !== code.resource) {
       throw new OAuthError("invalid_target", "resource does not match the authorization request");
     }
+    const refresh = client.grant_types.includes("refresh_token")
+      ? await newRefresh(ctx, grant, client, now)
+      : undefined;
+    const next: StoredGrant = {
+      ...grant,
+      code: { ...code, usedAt: now },
+      ...(refresh ? { refresh: refresh.slot } : {}),
+    };
+    // Atomic single use: only a write over the exact grant read lands.
+    if (await ctx.store.compareAndSwap(key, read!.stored, next, next.expiresAt ?? null)) {
+      const access = await mintAccessToken(
+        ctx,
+        grant,
+        client.client_id,
+        code.scopes,
+        code.resource,
+        now,
+      );
+      ctx.emit({
+        type: "token.issued",
+        subject: grant.subject,
+        clientId: client.client_id,
+        scopes: code.scopes,
+        resource: code.resource,
+        grantId: grant.id,
+      });
+      return tokenBody(ctx, access.token, code.scopes, refresh?.token);
+    }
+    if (attempt >= MAX_ATTEMPTS) {
+      throw new StorageError(`storage ${ctx.store.driver.name}: code exchange gave up`);
+    }
+    // Changed meanwhile (a concurrent exchange, a revocation): decide again on what is stored now.
+    read = await ctx.store.read(key);
   }
-  const prepared = grant && !isTombstone(rec)
-    ? await prepareTokens(
-      ctx,
-      grant,
-      client,
-      rec.scopes,
-      rec.resource,
-      client.grant_types.includes("refresh_token"),
-    )
-    : undefined;
-  // Atomic single use: swap in a tombstone; exactly one caller sees the live record.
-  const prev = isTombstone(rec)
-    ? rec
-    : await ctx.store.swap<CodeRecord | Tombstone, Tombstone>(key, {
-      used: true,
-      grantId: rec.grantId,
-    }, now + REPLAY_WINDOW_MS);
-  if (!prev || isTombstone(prev) || !grant || !prepared) {
-    await prepared?.discard();
-    const g = await revokeFor(ctx, rec.grantId, "authorization code replayed");
-    ctx.emit({
-      type: "code.replay_detected",
-      subject: g?.subject,
-      clientId: client.client_id,
-      scopes: g?.scopes,
-      grantId: rec.grantId,
-    });
-    throw new OAuthError("invalid_grant", "authorization code was already used");
-  }
-  const out = prepared.body;
-  ctx.emit({
-    type: "token.issued",
-    subject: grant.subject,
-    clientId: client.client_id,
-    scopes: prev.scopes,
-    resource: prev.resource,
-    grantId: grant.id,
-  });
-  return out;
 }
+
+/** Compare-and-swap attempts on one grant before giving up (503). */
+const MAX_ATTEMPTS = 20;

@@ -1,31 +1,47 @@
 /**
  * The `refresh_token` grant (RFC 6749 §6; OAuth 2.1 §4.3.1 rotation;
- * RFC 9700 §4.14.2 reuse detection), retry-safe:
+ * RFC 9700 §4.14.2 reuse detection), retry-safe. A refresh token is
+ * `<grantId>.<secret>`; the grant record holds the current token's hash and
+ * the previous one's (issue 12):
  *
- * 1. **Look up** the presented token (by its SHA-256 hash).
- * 2. **Validate** client, grant and the requested scope/resource — nothing is
- *    consumed by a bad request.
- * 3. **Keep the grant alive** past the new refresh token (rarely a write).
- * 4. **Mint** the successor pair and store the new refresh token.
- * 5. **Rotate**: compare-and-swap the old record for a tombstone holding the
- *    successor pair sealed under a key only the old token's holder can derive.
- *    Exactly one concurrent rotation wins on a strong driver.
- * 6. **Retry or reuse**: the old token presented again by the same client
- *    within `refreshReuseWindow` seconds, while its successor has not itself
- *    been rotated, gets the successor pair back; anything else is reuse and
- *    revokes the grant.
+ * 1. **Look up** the grant the token names (one read, done by `/token`).
+ * 2. **Validate** the token against the grant's current slot, the client, and
+ *    the requested scope/resource — nothing is consumed by a bad request; a
+ *    secret matching nothing (the grant id is not secret) revokes nothing.
+ * 3. **Mint** the successor pair and seal it under a key only the presented
+ *    token's holder can derive.
+ * 4. **Rotate**: one compare-and-swap of the grant — current → the successor,
+ *    previous → the presented token with the sealed pair, the grant's expiry
+ *    extended if needed (at most once per refresh lifetime). The token it
+ *    displaces from `previous` gets a tombstone at `["refresh", hash]` first.
+ *    Exactly one concurrent rotation wins on a strong driver; the others
+ *    re-read and are retries.
+ * 5. **Retry or reuse**: the previous token presented again by the same
+ *    client within `refreshReuseWindow` seconds gets the sealed pair back; it
+ *    after the window, from another client, or a tombstoned token (two or more
+ *    rotations back) is reuse and revokes the grant.
+ *
+ * A 0.1.0 refresh token (opaque, its own record at `["refresh", sha256]`)
+ * works once more: the rotation attaches a new-format successor to its grant
+ * by the same compare-and-swap, then tombstones the old record.
  *
  * @module
  */
 import { OAuthError } from "./errors.ts";
-import { sha256 } from "./_crypto.ts";
-import { extendGrant, isTombstone } from "./grants.ts";
-import type { GrantRecord, RefreshRecord, Tombstone } from "./grants.ts";
-import { activeGrant, mintAccessToken, prepareTokens, revokeFor } from "./_token_issue.ts";
+import { grantExpiryFor, isTombstone, publicGrant, sameHash } from "./grants.ts";
+import type { RefreshRecord, RefreshSlot, StoredGrant, Tombstone } from "./grants.ts";
+import { mintAccessToken, newRefresh, revokeFor, tokenBody } from "./_token_issue.ts";
 import type { Presented, TokenClient } from "./_token_issue.ts";
 import { openSuccessor, sealSuccessor } from "./_refresh_seal.ts";
 import type { Successor } from "./_refresh_seal.ts";
 import type { Ctx } from "./_context.ts";
+import { StorageError } from "../storage/mod.ts";
+import type { Envelope } from "../storage/mod.ts";
+
+/** Compare-and-swap attempts on one grant before giving up (503). */
+const MAX_ATTEMPTS = 20;
+
+const invalid = () => new OAuthError("invalid_grant", "refresh token is invalid or expired");
 
 /** Handle `grant_type=refresh_token` for an authenticated client; returns the response body. */
 export async function rotateRefresh(
@@ -35,54 +51,116 @@ export async function rotateRefresh(
   presented: Presented | undefined,
 ): Promise<Record<string, unknown>> {
   if (!presented) throw new OAuthError("invalid_request", "refresh_token is required");
-  const { token, id, key, read } = presented;
-  const now = ctx.config.now();
-  if (!read) throw new OAuthError("invalid_grant", "refresh token is invalid or expired");
-  const current = read.data as RefreshRecord | Tombstone;
-  if (isTombstone(current)) return await retryOrReuse(ctx, client, form, { token, id }, current);
-  if (current.clientId !== client.client_id) {
+  if (presented.grantId) {
+    return await rotate(ctx, client, form, presented, presented.key, presented.read);
+  }
+  // A 0.1.0 token: its own record names the grant.
+  const rec = presented.read?.data as RefreshRecord | Tombstone | undefined;
+  if (!rec) throw invalid();
+  if (!isTombstone(rec) && rec.clientId !== client.client_id) {
     throw new OAuthError("invalid_grant", "refresh token was issued to another client");
   }
-  const grant = await activeGrant(ctx, current.grantId);
-  const { scopes, resource } = narrow(ctx, grant, form);
-  if (!(await extendGrant(ctx.store, grant, now, ctx.config))) {
-    throw new OAuthError("invalid_grant", "the grant has been revoked");
-  }
-  const prepared = await prepareTokens(ctx, grant, client, scopes, resource, true);
-  const successor: Successor = {
-    access_token: prepared.body.access_token as string,
-    refresh_token: prepared.body.refresh_token as string,
-    scope: scopes.join(" "),
-    resource,
-    exp: prepared.exp,
-  };
-  const tombstone: Tombstone = {
-    used: true,
-    grantId: grant.id,
-    clientId: client.client_id,
-    rotatedAt: now,
-    sealed: await sealSuccessor(token, id, successor),
-  };
-  // Single use: only a write over the exact record read above lands.
-  if (!(await ctx.store.compareAndSwap(key, read.stored, tombstone, current.exp))) {
-    await prepared.discard();
-    // Rotated meanwhile by a concurrent request: answer this one as its retry (or as reuse).
-    const after = await ctx.store.get<RefreshRecord | Tombstone>(key);
-    if (!after || !isTombstone(after)) {
-      throw new OAuthError("invalid_grant", "refresh token is invalid or expired");
+  const key = ["grant", rec.grantId];
+  return await rotate(ctx, client, form, presented, key, await ctx.store.read(key), rec);
+}
+
+/**
+ * Rotate the grant's refresh token: decide on the grant as read, compare-and-swap, and on a
+ * lost race decide again on what is stored now. `legacy`: a 0.1.0 token's record, standing in
+ * for the grant's current slot until the grant has one.
+ */
+async function rotate(
+  ctx: Ctx,
+  client: TokenClient,
+  form: Map<string, string>,
+  p: { token: string; id: string },
+  key: string[],
+  read: { data: unknown; stored: Envelope } | undefined,
+  legacy?: RefreshRecord | Tombstone,
+): Promise<Record<string, unknown>> {
+  for (let attempt = 1;; attempt++) {
+    const now = ctx.config.now();
+    const grant = read?.data as StoredGrant | undefined;
+    if (!grant) throw invalid();
+    if (grant.previous && sameHash(p.id, grant.previous.hash)) {
+      if (grant.previous.exp <= now) throw invalid();
+      return await retryOrReuse(ctx, client, form, p, grant);
     }
-    return await retryOrReuse(ctx, client, form, { token, id }, after);
+    let current: RefreshSlot | RefreshRecord | undefined;
+    if (legacy) {
+      // Used already, or the grant has moved on to new-format tokens: reuse.
+      if (isTombstone(legacy) || grant.refresh) return await reuse(ctx, client, grant.id);
+      current = legacy;
+    } else if (grant.refresh && sameHash(p.id, grant.refresh.hash)) {
+      current = grant.refresh;
+    } else {
+      // Two or more rotations back (tombstoned), or a secret that was never issued.
+      const t = await ctx.store.get<Tombstone>(["refresh", p.id]);
+      if (isTombstone(t) && t.grantId === grant.id) return await reuse(ctx, client, grant.id);
+      throw invalid();
+    }
+    if (current.exp <= now) throw invalid();
+    if (current.clientId !== client.client_id) {
+      throw new OAuthError("invalid_grant", "refresh token was issued to another client");
+    }
+    if (grant.revokedAt) throw new OAuthError("invalid_grant", "the grant has been revoked");
+    const { scopes, resource } = narrow(ctx, grant, form);
+    const fresh = await newRefresh(ctx, grant, client, now);
+    const access = await mintAccessToken(ctx, grant, client.client_id, scopes, resource, now);
+    const successor: Successor = {
+      access_token: access.token,
+      refresh_token: fresh.token,
+      scope: scopes.join(" "),
+      resource,
+      exp: access.claims.exp,
+    };
+    const expiresAt = grantExpiryFor(grant, now, ctx.config);
+    const next: StoredGrant = {
+      ...grant,
+      expiresAt,
+      refresh: fresh.slot,
+      previous: {
+        hash: p.id,
+        exp: current.exp,
+        clientId: client.client_id,
+        rotatedAt: now,
+        sealed: await sealSuccessor(p.token, p.id, successor),
+      },
+    };
+    // The token rotated before this one leaves the grant: its tombstone keeps its reuse
+    // detectable (written first: harmless if the compare-and-swap then loses).
+    const old = grant.previous;
+    if (old && old.exp > now) {
+      const t: Tombstone = {
+        used: true,
+        grantId: grant.id,
+        clientId: old.clientId,
+        rotatedAt: old.rotatedAt,
+      };
+      await ctx.store.put(["refresh", old.hash], t, old.exp);
+    }
+    // Single use: only a write over the exact grant read lands.
+    if (await ctx.store.compareAndSwap(key, read!.stored, next, expiresAt)) {
+      if (legacy) {
+        const t: Tombstone = { used: true, grantId: grant.id, clientId: client.client_id };
+        await ctx.store.put(["refresh", p.id], t, current.exp);
+      }
+      await ctx.refreshed?.(publicGrant(next));
+      ctx.emit({
+        type: "token.refreshed",
+        subject: grant.subject,
+        clientId: client.client_id,
+        scopes,
+        resource,
+        grantId: grant.id,
+      });
+      return tokenBody(ctx, access.token, scopes, fresh.token);
+    }
+    if (attempt >= MAX_ATTEMPTS) {
+      throw new StorageError(`storage ${ctx.store.driver.name}: refresh gave up`);
+    }
+    read = await ctx.store.read(key);
   }
-  await ctx.refreshed?.(grant);
-  ctx.emit({
-    type: "token.refreshed",
-    subject: grant.subject,
-    clientId: client.client_id,
-    scopes,
-    resource,
-    grantId: grant.id,
-  });
-  return prepared.body;
 }
 
 /**
@@ -92,7 +170,7 @@ export async function rotateRefresh(
  */
 function narrow(
   ctx: Ctx,
-  grant: GrantRecord,
+  grant: StoredGrant,
   form: Map<string, string>,
 ): { scopes: string[]; resource: string } {
   // Unconfigured `offline_access` is ignored here too (as at /authorize).
@@ -118,32 +196,26 @@ function narrow(
 }
 
 /**
- * An already rotated token. Inside the reuse window, from the same client,
- * and only while its successor is still unused: the successor pair again.
- * Otherwise someone holds a stolen copy: revoke the whole grant.
+ * The grant's previous token presented again. Inside the reuse window and from the same
+ * client: the sealed successor pair (its successor is the grant's current token, so not yet
+ * rotated itself). Otherwise someone holds a stolen copy: revoke the whole grant.
  */
 async function retryOrReuse(
   ctx: Ctx,
   client: TokenClient,
   form: Map<string, string>,
   presented: { token: string; id: string },
-  tombstone: Tombstone,
+  grant: StoredGrant,
 ): Promise<Record<string, unknown>> {
   const now = ctx.config.now();
-  const t = tombstone;
+  const t = grant.previous!;
   // A window of 0 is off, even for a reuse within the same millisecond.
-  const inWindow = t.rotatedAt !== undefined && ctx.config.refreshReuseWindow > 0 &&
+  const inWindow = ctx.config.refreshReuseWindow > 0 &&
     now - t.rotatedAt <= ctx.config.refreshReuseWindow * 1000;
-  if (t.sealed && inWindow && t.clientId === client.client_id) {
+  if (inWindow && t.clientId === client.client_id) {
     const successor = await openSuccessor(presented.token, presented.id, t.sealed);
-    const next = successor &&
-      await ctx.store.get<RefreshRecord | Tombstone>([
-        "refresh",
-        await sha256(successor.refresh_token),
-      ]);
-    // A token two rotations back is theft even inside the window.
-    if (successor && next && !isTombstone(next)) {
-      const grant = await activeGrant(ctx, t.grantId);
+    if (successor) {
+      if (grant.revokedAt) throw new OAuthError("invalid_grant", "the grant has been revoked");
       const { scopes, resource } = narrow(ctx, grant, form);
       const body = await retryBody(ctx, grant, client, successor, scopes, resource);
       ctx.emit({
@@ -158,13 +230,18 @@ async function retryOrReuse(
       return body;
     }
   }
-  const g = await revokeFor(ctx, t.grantId, "refresh token reused");
+  return await reuse(ctx, client, grant.id);
+}
+
+/** Refresh-token reuse (RFC 9700 §4.14.2): revoke the grant, report, refuse. */
+async function reuse(ctx: Ctx, client: TokenClient, grantId: string): Promise<never> {
+  const g = await revokeFor(ctx, grantId, "refresh token reused");
   ctx.emit({
     type: "refresh.reuse_detected",
     subject: g?.subject,
     clientId: client.client_id,
     scopes: g?.scopes,
-    grantId: t.grantId,
+    grantId,
   });
   throw new OAuthError("invalid_grant", "refresh token was already used");
 }
@@ -177,7 +254,7 @@ async function retryOrReuse(
  */
 async function retryBody(
   ctx: Ctx,
-  grant: GrantRecord,
+  grant: StoredGrant,
   client: TokenClient,
   successor: Successor,
   scopes: string[],

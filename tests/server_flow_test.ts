@@ -39,7 +39,8 @@ test("happy path: register → authorize → consent → code → tokens (RFC 90
   assert.equal(body.token_type, "Bearer");
   assert.equal(body.scope, "mcp:read mcp:write");
   assert.equal(body.expires_in, 900);
-  assert.match(body.refresh_token, /^[A-Za-z0-9_-]{43}$/);
+  // `<grantId>.<secret>`: the grant id (as `gid` in the access token) and 256 random bits.
+  assert.match(body.refresh_token, /^[A-Za-z0-9_-]{22,43}\.[A-Za-z0-9_-]{43}$/);
   const header = decodeProtectedHeader(body.access_token);
   assert.equal(header.typ, "at+jwt");
   assert.equal(header.alg, "EdDSA");

@@ -135,10 +135,11 @@ test("nothing secret is stored in clear: the sealed successor opens only with th
   }
   // The payload part of the JWT (base64url of the claims) is not in storage either.
   assert.equal(dump.includes(String(first.access_token).split(".")[1]), false);
-  const tombstones = (await storage.list(["refresh"])).filter((e) =>
-    (e.value.data as { used?: boolean }).used
-  );
-  assert.equal(tombstones.length, 1);
-  const sealed = (tombstones[0].value.data as { sealed: string }).sealed;
-  assert.match(sealed, /^v1\.[\w-]{16}\.[\w-]+$/);
+  // The sealed pair sits in the grant's `previous` slot, next to the rotated token's hash only.
+  const grants = await storage.list(["grant"]);
+  assert.equal(grants.length, 1);
+  const previous = (grants[0].value.data as { previous: { sealed: string; hash: string } })
+    .previous;
+  assert.match(previous.sealed, /^v1\.[\w-]{16}\.[\w-]+$/);
+  assert.match(previous.hash, /^[\w-]{43}$/);
 });
