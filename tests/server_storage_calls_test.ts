@@ -2,15 +2,23 @@
  * Storage calls on the token path (issue 12), counted by wrapping the driver.
  * The counts are deterministic, so they are asserted exactly; the README's
  * per-flow numbers come from here. On Workers KV a `swap` or
- * `compareAndSwap` is one KV get plus one KV put.
+ * `compareAndSwap` is one KV get plus one KV put, less the get when the
+ * driver's read memo holds the value the caller just read (the last test
+ * counts a whole flow on Miniflare's KV).
  */
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { memoryStorage } from "../storage/memory.ts";
 import type { Storage } from "../storage/mod.ts";
+import { workersKvStorage } from "../storage/workers_kv.ts";
+import type { KvNamespaceLike } from "../storage/workers_kv.ts";
+import { startWorkerd } from "./support/workerd.ts";
+import type { WorkerdHarness } from "./support/workerd.ts";
 import {
+  authorizePage,
   basic,
   codeFor,
+  consentFields,
   REDIRECT,
   refreshWith,
   register,
@@ -165,4 +173,61 @@ test("a public client presenting another client's code or refresh token is still
   // The token was not consumed by those attempts.
   const ok = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(ok.status, 200);
+});
+
+let workerd: WorkerdHarness;
+before(async () => {
+  workerd = await startWorkerd();
+});
+after(async () => {
+  await workerd.dispose();
+});
+
+test("a full flow on Workers KV (Miniflare's local KV): 11 KV calls, per step", async () => {
+  // The real KV binding (Miniflare), counted. The driver's read-memo clock is held still, so
+  // the count does not depend on how fast this machine is (entries are trusted < 1 s).
+  const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+  let calls: string[] = [];
+  const counted: KvNamespaceLike = {
+    get: (k) => (calls.push(`get ${k.split(":")[1]}`), kv.get(k)),
+    put: (k, v, o) => (calls.push(`put ${k.split(":")[1]}`), kv.put(k, v, o)),
+    delete: (k) => (calls.push(`delete ${k.split(":")[1]}`), kv.delete(k)),
+    list: (o) => (calls.push("list"), kv.list(o)),
+  };
+  const t0 = Date.now();
+  const storage = workersKvStorage(counted, { prefix: "flow:", now: () => t0 });
+  const s = await testServer({ storage, rateLimits: false });
+  const take = () => {
+    const out = calls.sort();
+    calls = [];
+    return out;
+  };
+  const client = await register(s);
+  assert.deepEqual(take(), ["put client"], "register");
+  const { res, verifier } = await authorizePage(s, client.client_id);
+  assert.equal(res.status, 200);
+  const fields = consentFields(await res.text());
+  assert.deepEqual(take(), ["get client"], "consent page");
+  const approved = await s.form("/authorize", { ...fields, decision: "approve" });
+  assert.equal(approved.status, 302);
+  // The grant is created only where absent (get + put; the consent answer's single use); the
+  // client read is the compare-and-swap's expected value (put only: the memo).
+  assert.deepEqual(take(), ["get client", "get grant", "put client", "put grant"], "approve");
+  const code = new URL(approved.headers.get("location")!).searchParams.get("code")!;
+  const tok = await s.form("/token", {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT,
+    client_id: client.client_id,
+  });
+  assert.equal(tok.status, 200);
+  const t = await tok.json();
+  assert.deepEqual(take(), ["get grant", "put grant"], "code exchange");
+  assert.equal((await s.auth.verify(t.access_token)).ok, true);
+  assert.deepEqual(take(), ["get grant"], "/mcp (strict revocation check)");
+  const r = await refreshWith(s, t.refresh_token, client.client_id);
+  assert.equal(r.status, 200);
+  await r.body?.cancel();
+  assert.deepEqual(take(), ["get grant", "put grant"], "refresh");
 });
