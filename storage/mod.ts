@@ -3,13 +3,16 @@
  *
  * The contract is deliberately small: get / set / delete / an atomic `swap`
  * (exchange: write a value and return the one it replaced, in one step) /
- * `list` by key prefix. Single-use codes and refresh-token rotation are built
- * on `swap`: the redeemer swaps the live record for a tombstone; exactly one
- * concurrent caller sees the live record, every other caller sees the
- * tombstone and is treated as a replay. `compareAndSwap` writes only over an
- * exact expected value: refresh rotation and every write to a grant use it,
- * so a write computed from a stale read fails instead of undoing a
- * revocation. On a driver whose `consistency` is `"eventual"` (Workers KV)
+ * `list` by key prefix. Single-use codes, refresh-token rotation and the
+ * single use of a consent answer are built on `compareAndSwap`, which writes
+ * only over an exact expected value: a grant record holds its code's and
+ * refresh tokens' hashes, and the code exchange or rotation is one
+ * compare-and-swap of it, so of concurrent callers exactly one wins and the
+ * others re-read and see a replay (or a retry); a consent answer creates its
+ * grant only where none exists. Every write to a grant uses it, so a write
+ * computed from a stale read fails instead of undoing a revocation. `swap`
+ * (the identity module's locks, `./mcp` confirmations, counters) exchanges
+ * atomically. On a driver whose `consistency` is `"eventual"` (Workers KV)
  * neither guarantee holds; see the README.
  *
  * ## Key layout
@@ -21,10 +24,8 @@
  * | key | value |
  * |---|---|
  * | `["client", clientId]` | registered client (secret stored as SHA-256 hash) |
- * | `["code", sha256(code)]` | authorization code record, then its tombstone |
- * | `["grant", grantId]` | grant: subject, client, scopes, resources, state |
- * | `["refresh", sha256(token)]` | refresh token record, then its tombstone (successor sealed for retries) |
- * | `["consent", nonce]` | single-use marker of an answered consent form (short-lived) |
+ * | `["grant", grantId]` | grant: subject, client, scopes, resources, state; its code (hash, PKCE challenge, redirect, used-at) and refresh tokens (current hash; the previous hash with its successor sealed for retries) |
+ * | `["refresh", sha256(token)]` | tombstone of a refresh token rotated two or more times back (reuse detection, until its expiry); a 0.1.0 refresh token's record, until used |
  * | `["approval", subject, clientId, resource]` | remembered consent (config `consent`) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document, or a remembered failure |
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
