@@ -95,15 +95,6 @@ export async function newRefresh(
   };
 }
 
-/** The grant, or `invalid_grant` when it is missing or revoked. */
-export async function activeGrant(ctx: Ctx, grantId: string): Promise<GrantRecord> {
-  const grant = await ctx.store.get<GrantRecord>(["grant", grantId]);
-  if (!grant || grant.revokedAt) {
-    throw new OAuthError("invalid_grant", "the grant has been revoked");
-  }
-  return grant;
-}
-
 /** Revoke a grant after a replay; returns the grant (revoked now or before) for the audit event. */
 export async function revokeFor(
   ctx: Ctx,
