@@ -216,8 +216,8 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
  * Create the grant (with the user's claims, its code, and sealed props) and redirect back with
  * the code. `consent`: the grant id derived from an answered consent form, written only where
  * absent — when it exists (the form was answered already) the response is `answered()`;
- * without it (a remembered consent) a random id. Order: the grant (carrying the code's hash) first, then the
- * props and the first-grant client update together; the code leaves only after all three.
+ * without it (a remembered consent) a random id. Order: the grant (carrying the code's hash)
+ * together with the first-grant client update, then the props; the code leaves after all.
  */
 export async function grantAndRedirect(
   ctx: Ctx,
@@ -253,13 +253,17 @@ export async function grantAndRedirect(
         : {}),
     },
   };
-  if (!(await storeNewGrant(ctx.store, grant, consent !== undefined))) return consent!.answered();
-  // Independent, both after the grant exists and before the code is handed out: the props
-  // (sealed, bound to the grant id) and the compare-and-swap making a new client permanent.
-  await Promise.all([
-    who.props ? ctx.props.write(grant.id, who.props, grantExp) : undefined,
+  // The grant and the compare-and-swap making a new client permanent are independent writes,
+  // run together: the client's is against the record read for this request (it never
+  // resurrects a deleted client), and a losing replay finds the client permanent already.
+  const [created] = await Promise.all([
+    storeNewGrant(ctx.store, grant, consent !== undefined),
     markClientUsed(ctx, client),
   ]);
+  if (!created) return consent!.answered();
+  // Props (sealed, bound to the grant id) only once the grant is this request's: a replayed
+  // answer must not overwrite the winner's. The code leaves after both.
+  if (who.props) await ctx.props.write(grant.id, who.props, grantExp);
   ctx.emit({
     type: "authorization.granted",
     subject: pending.subject,
