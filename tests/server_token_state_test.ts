@@ -11,6 +11,8 @@ import assert from "node:assert/strict";
 import { decodeJwt } from "jose";
 import { memoryStorage } from "../storage/memory.ts";
 import { envelope } from "../storage/mod.ts";
+import type { Storage } from "../storage/mod.ts";
+import { denoKvStorage } from "../storage/deno_kv.ts";
 import {
   basic,
   codeFor,
@@ -137,7 +139,7 @@ test("a replayed approval is refused and makes no second grant; so is approve af
 });
 
 /** A grant and a refresh token written exactly as Gatehouse 0.1.0 stored them. */
-async function legacyGrant(s: TestServer, storage: ReturnType<typeof memoryStorage>) {
+async function legacyGrant(s: TestServer, storage: Storage) {
   const c = await register(s);
   const now = Date.now();
   const gid = "legacyGrant0123456789a"; // 0.1.0 grant ids: 16 random bytes, base64url
@@ -262,4 +264,25 @@ test("/introspect and /revoke take both refresh-token forms", async () => {
   assert.equal((await s.form("/revoke", { token }, auth)).status, 200);
   assert.equal((await s.form("/introspect", { token }, auth)).status, 200);
   assert.equal((await s.auth.admin.listGrants({ clientId: c.client_id })).length, 0);
+});
+
+test("20 simultaneous uses of one 0.1.0 refresh token (memory, Deno KV): one rotation, one pair, no reuse", async () => {
+  for (const open of [() => Promise.resolve(null), () => Deno.openKv(":memory:")]) {
+    const kv = await open();
+    const storage = kv ? denoKvStorage(kv) : memoryStorage();
+    try {
+      const s = await testServer({ storage });
+      const old = await legacyGrant(s, storage);
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => refreshWith(s, old.token, old.clientId)),
+      );
+      const bodies = await Promise.all(results.map((r) => r.json()));
+      assert.deepEqual(results.map((r) => r.status), Array(20).fill(200), JSON.stringify(bodies));
+      assert.equal(new Set(bodies.map((b) => `${b.access_token} ${b.refresh_token}`)).size, 1);
+      assert.equal(reuses(s), 0);
+      await refresh(s, bodies[0].refresh_token, old.clientId);
+    } finally {
+      kv?.close();
+    }
+  }
 });
