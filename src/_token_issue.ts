@@ -1,5 +1,4 @@
 /** Steps shared by the `/token` grant types (internal): mint a token response, load the grant. */
-import { OAuthError } from "./errors.ts";
 import { issueAccessToken, newGrantToken } from "./grants.ts";
 import type { GrantRecord, RefreshSlot } from "./grants.ts";
 import { isCimdClientId } from "./clients.ts";
