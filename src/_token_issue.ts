@@ -1,4 +1,7 @@
-/** Steps shared by the `/token` grant types (internal): mint a token response, load the grant. */
+/**
+ * Steps shared by the `/token` grant types (internal): the token response, a new refresh
+ * token, revocation after a replay.
+ */
 import { issueAccessToken, newGrantToken } from "./grants.ts";
 import type { GrantRecord, RefreshSlot } from "./grants.ts";
 import { isCimdClientId } from "./clients.ts";
