@@ -57,6 +57,8 @@ export { canonicalResource, resourceMetadataUrlFor } from "./verifier_resource.t
 
 const NO_HEADER: Record<string, unknown> = Object.freeze({});
 const NO_SCOPES: readonly string[] = Object.freeze([]);
+// Taken once: edge-runtime's global `Array` is a Proxy, so each `Array.isArray` there is a trap.
+const isArray = Array.isArray;
 
 /**
  * Creates a verifier for one resource. Throws TypeError for invalid options (not for tokens).
@@ -132,10 +134,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const validateClaims = createClaimsCheck(issuer, resource, toleranceMs);
   const checkLocal = createLocalCheck(keys, algorithms, validateClaims, counters);
 
+  // Least recently used first. Deleting one entry per insert is O(cache size) in V8: a Map keeps
+  // deleted slots until it rehashes, and each `keys().next()` walks them from the start. So when
+  // full, the oldest 1/32 go at once (one walk per 31 inserts).
   const remember = (token: string, entry: CacheEntry): void => {
     if (maxEntries > 0) {
       cache.set(token, entry);
-      while (cache.size > maxEntries) cache.delete(cache.keys().next().value as string);
+      if (cache.size <= maxEntries) return;
+      let drop = cache.size - maxEntries + (maxEntries >> 5);
+      for (const old of cache.keys()) {
+        cache.delete(old);
+        if (--drop <= 0) break;
+      }
     }
   };
 
@@ -165,11 +175,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const second = first < 0 ? -1 : token.indexOf(".", first + 1);
     if (first <= 0 || second < 0 || token.indexOf(".", second + 1) !== -1) return undefined;
     // Three base64url parts (checked below) and two dots also satisfy B64TOKEN.
-    const headerText = token.slice(0, first);
-    if (headerText !== memoHeader) {
+    if (first !== memoHeader.length || !token.startsWith(memoHeader)) {
       const header = tryDecodePayload(token, 0, first);
       if (header === undefined || headerFailure(header, algorithms)) return undefined;
-      memoHeader = headerText;
+      memoHeader = token.slice(0, first);
       memoAlg = header.alg as JwtAlgorithm;
       memoKid = header.kid as string | undefined;
     }
@@ -308,7 +317,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     missingScopes: (granted, required) => checkScopes(granted, required),
     stats: () => ({ ...counters, jwksFetches: keys.fetchCount }),
     verify(reqOrToken, opts) {
-      const required = Array.isArray(opts?.scopes)
+      const required = isArray(opts?.scopes)
         ? opts.scopes.filter((s) => typeof s === "string" && s !== "")
         : NO_SCOPES;
       if (fastPathOn && typeof reqOrToken === "string") {
