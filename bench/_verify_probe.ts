@@ -94,14 +94,19 @@ export function probeHandler(): (req: Request) => Promise<Response> {
 
 /**
  * Floor and verify batches alternated (the order flips every sample) so load drift on a shared
- * machine hits both alike; returns the medians (µs/op) and the median of per-pair ratios.
+ * machine hits both alike; returns the medians (µs/op) and the median of per-pair ratios. Both
+ * cases first run `warmup` batches each (default: 20, or `samples` if fewer) (so the samples see optimised code, not the first JIT
+ * tiers). Many short pairs (e.g. 201 of 50 ops) keep the median stable on a loaded machine: the
+ * same build measured twice moves by ≈ ±0.02×, where 41 pairs of 100 ops moved by ±0.1×.
  */
 export async function measureProbe(
   run: (which: "floor" | "verify" | "noop", n: number) => Promise<number>,
-  opts: { samples: number; n: number },
+  opts: { samples: number; n: number; warmup?: number },
 ): Promise<{ floor: number; verify: number; ratio: number }> {
-  await run("floor", opts.n); // warm-up
-  await run("verify", opts.n);
+  for (let w = 0; w < (opts.warmup ?? Math.min(20, opts.samples)); w++) {
+    await run("floor", opts.n);
+    await run("verify", opts.n);
+  }
   const floor: number[] = [];
   const verify: number[] = [];
   const ratios: number[] = [];
