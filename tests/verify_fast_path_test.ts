@@ -13,7 +13,23 @@ import { ISSUER, makeKey, RESOURCE, signToken, T0 } from "./support/verify_fixtu
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-async function pair(token: string): Promise<[unknown, unknown]> {
+/** Calls to `atob` while `run` runs: the fast path decodes the payload with it, the full path not. */
+async function countingAtob<T>(run: () => Promise<T>): Promise<[T, number]> {
+  const real = globalThis.atob;
+  let calls = 0;
+  globalThis.atob = (data: string) => {
+    calls++;
+    return real(data);
+  };
+  try {
+    return [await run(), calls];
+  } finally {
+    globalThis.atob = real;
+  }
+}
+
+/** The same token through a warmed fast-path verifier and the full path; `fastDecoded`: atob ran. */
+async function pair(token: string): Promise<[unknown, unknown, boolean]> {
   const key = await keyP;
   // Fresh verifiers each time: no verified-token cache shared between the two paths.
   const make = (full: boolean) =>
@@ -35,25 +51,38 @@ async function pair(token: string): Promise<[unknown, unknown]> {
   };
   const fastVerifier = make(false);
   const fullVerifier = make(true);
-  const fast = summary(await fastVerifier.verify(token));
-  const full = summary(await fullVerifier.verify(token));
+  // A fresh verifier's first call cannot take the fast path (its keys are imported on first
+  // use): one other valid token first, so the keys are ready and the header is remembered.
+  const warm = await warmP;
+  assert.equal((await fastVerifier.verify(warm)).ok, true);
+  assert.equal((await fullVerifier.verify(warm)).ok, true);
+  const [fast, fastAtob] = await countingAtob(async () =>
+    summary(await fastVerifier.verify(token))
+  );
+  const [full, fullAtob] = await countingAtob(async () =>
+    summary(await fullVerifier.verify(token))
+  );
+  assert.equal(fullAtob, 0);
   // Same number of signature checks: the fast path never checks where the full one would not.
   assert.equal(fastVerifier.stats().signatureChecks, fullVerifier.stats().signatureChecks);
-  return [fast, full];
+  return [fast, full, fastAtob > 0];
 }
 
 const keyP = makeKey("EdDSA", "k1");
+const warmP = keyP.then((key) => signToken(key));
 
 test("fast path = full path: valid, non-ASCII and oddly encoded tokens", async () => {
   const key = await keyP;
   const valid = await signToken(key);
-  const [fast, full] = await pair(valid);
+  const [fast, full, fastPath] = await pair(valid);
   assert.deepEqual(fast, full);
   assert.equal((fast as { ok: boolean }).ok, true);
+  assert.ok(fastPath, "a valid token took the fast path");
 
   const unicode = await signToken(key, { claims: { sub: "zoë ✓ 𝄞", name: "Ünïcødé" } });
-  const [uf, ul] = await pair(unicode);
+  const [uf, ul, unicodeFast] = await pair(unicode);
   assert.deepEqual(uf, ul);
+  assert.ok(unicodeFast, "a non-ASCII payload took the fast path");
   assert.equal((uf as { sub: string }).sub, "zoë ✓ 𝄞");
 
   const [a, b] = await pair(`${valid}=`); // padded signature
@@ -62,16 +91,44 @@ test("fast path = full path: valid, non-ASCII and oddly encoded tokens", async (
   const [c, d] = await pair(valid.slice(0, dot + 1) + valid.slice(dot + 2)); // 85 chars
   assert.deepEqual(c, d);
   assert.equal((c as { ok: boolean }).ok, false);
+
+  // Payload padded with "=" or split by white space: atob would accept both, base64url does not.
+  const first = valid.indexOf(".");
+  const second = valid.indexOf(".", first + 1);
+  const payload = valid.slice(first + 1, second);
+  for (
+    const odd of [
+      payload + "=".repeat((4 - (payload.length % 4)) % 4 || 4),
+      payload.slice(0, 8) + " " + payload.slice(8),
+      payload.slice(0, 8) + "    " + payload.slice(8), // decodes to the same bytes in atob
+      payload.slice(0, 8) + "\t" + payload.slice(8, -1),
+    ]
+  ) {
+    const [e, f] = await pair(valid.slice(0, first + 1) + odd + valid.slice(second));
+    assert.deepEqual(e, f);
+    assert.equal((e as { ok: boolean }).ok, false);
+  }
+
+  // A payload whose base64url has "-" and "_", written with standard base64's "+" and "/".
+  const dashes = await signToken(key, { claims: { note: "???>>>~~~" } });
+  const [d1, d2] = [dashes.indexOf("."), dashes.lastIndexOf(".")];
+  const part = dashes.slice(d1 + 1, d2);
+  assert.ok(part.includes("-") && part.includes("_"));
+  const standard = part.replaceAll("-", "+").replaceAll("_", "/");
+  const [g, h] = await pair(dashes.slice(0, d1 + 1) + standard + dashes.slice(d2));
+  assert.deepEqual(g, h);
+  assert.equal((g as { ok: boolean }).ok, false);
 });
 
 test("fast path = full path for one-character mutations across the token", async () => {
   const key = await keyP;
   const token = await signToken(key);
-  // Every position, replaced by a neighbouring alphabet character, a dot or a non-ASCII char.
+  // Every position, replaced by a neighbouring alphabet character, a dot, a non-ASCII char, or
+  // what `atob` (the fast path's payload decoder) reads or skips but base64url refuses.
   for (let i = 0; i < token.length; i += i + 3 >= token.length ? 1 : 3) {
     const ch = token[i];
     const next = ch === "." ? "A" : ALPHABET[(ALPHABET.indexOf(ch) + 1) % 64];
-    for (const repl of [next, ".", "é"]) {
+    for (const repl of [next, ".", "é", "+", "/", "=", " ", "\n"]) {
       const mutated = token.slice(0, i) + repl + token.slice(i + 1);
       const [fast, full] = await pair(mutated);
       assert.deepEqual(fast, full, `position ${i} → ${repl}`);
