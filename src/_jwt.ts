@@ -132,15 +132,21 @@ for (let i = 0; i < 64; i++) {
 }
 
 /**
- * Decodes `text[from, to)` (unpadded base64url) into `out` from index 0; returns the byte count,
+ * Decodes `text[from, to)` (unpadded base64url) into `out` from index `at`; returns the byte count,
  * or -1 on any character outside the alphabet or a length ≡ 1 (mod 4). Like the native decoder
  * in "loose" mode, the unused low bits of a last partial group are ignored. Synchronous.
  */
-function decodeInto(text: string, from: number, to: number, out: Uint8Array): number {
+function decodeInto(
+  text: string,
+  from: number,
+  to: number,
+  out: Uint8Array,
+  at = 0,
+): number {
   const len = to - from;
-  if (len % 4 === 1 || (len * 3) >> 2 > out.length) return -1;
+  if (len % 4 === 1 || at + ((len * 3) >> 2) > out.length) return -1;
   const T = B64URL_VALUE;
-  let o = 0;
+  let o = at;
   let i = from;
   const whole = from + (len & ~3);
   for (; i < whole; i += 4) {
@@ -166,18 +172,11 @@ function decodeInto(text: string, from: number, to: number, out: Uint8Array): nu
     out[o++] = v >> 16;
     if (rest === 3) out[o++] = (v >> 8) & 255;
   }
-  return o;
+  return o - at;
 }
 
 /** Scratch for {@linkcode tryDecodePayload}: used and read within one synchronous call. */
 const scratch = new Uint8Array(12288);
-
-/**
- * The realm's own `Uint8Array` constructor. edge-runtime replaces the global `Uint8Array` in its
- * `vm` context by a `Proxy` (for cross-realm `instanceof`), which makes every `new Uint8Array`
- * there several times slower; the prototype's `constructor` is the unwrapped one.
- */
-const Bytes = Uint8Array.prototype.constructor as Uint8ArrayConstructor;
 
 /** Any char outside ASCII. */
 const NON_ASCII = /[\u0080-\uffff]/;
@@ -215,9 +214,12 @@ export function tryDecodePayload(
 }
 
 /**
- * One new buffer holding the 64-byte signature of `token` (its third part, exactly 86
- * base64url characters after the dot at `second`) at [0, 64) and the ASCII signing input
- * `token[0, second)` at [64, 64 + second); undefined when the signature is not exactly that.
+ * One new buffer: the ASCII bytes of `token`, whose signing input `token[0, second)` stays at
+ * [0, second) while its third part (exactly 86 base64url characters after the dot at `second`)
+ * is overwritten by the 64 signature bytes it encodes, at [second + 1, second + 65); undefined
+ * when the signature is not exactly that. The buffer comes from `TextEncoder.encode`: no
+ * substring, and no `Uint8Array` constructor (edge-runtime replaces the global one in its `vm`
+ * context by a Proxy, for cross-realm `instanceof`, which makes `new Uint8Array` there slow).
  * The caller has checked `token[0, second)` is base64url and one dot.
  */
 export function trySignatureAndInput(
@@ -225,10 +227,9 @@ export function trySignatureAndInput(
   second: number,
 ): Uint8Array<ArrayBuffer> | undefined {
   if (token.length - second - 1 !== 86) return undefined;
-  const buf = new Bytes(64 + second);
-  if (decodeInto(token, second + 1, token.length, buf) !== 64) return undefined;
-  encoder.encodeInto(token.slice(0, second), buf.subarray(64));
-  return buf;
+  const buf = encoder.encode(token) as Uint8Array<ArrayBuffer>;
+  if (buf.length !== token.length) return undefined;
+  return decodeInto(token, second + 1, token.length, buf, second + 1) === 64 ? buf : undefined;
 }
 
 /** Splits and decodes a compact JWS without verifying it. Throws JwtError when malformed. */

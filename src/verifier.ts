@@ -194,8 +194,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return verifySignature(key, {
       header: NO_HEADER,
       payload,
-      signature: bytes.subarray(0, 64),
-      signingInput: bytes.subarray(64),
+      signature: bytes.subarray(second + 1, second + 65),
+      signingInput: bytes.subarray(0, second),
     }).then(
       (valid) => {
         try {
