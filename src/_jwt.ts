@@ -180,6 +180,9 @@ const scratch = new Uint8Array(12288);
 
 /** Any char outside ASCII. */
 const NON_ASCII = /[\u0080-\uffff]/;
+// Taken once: each global lookup costs ≈ 0.1 µs in edge-runtime's `vm` context.
+const parseJson = JSON.parse;
+let subtle: SubtleCrypto | undefined;
 
 /**
  * Decodes the JSON object in base64url `token[from, to)`, or undefined for anything unusual
@@ -207,7 +210,7 @@ export function tryDecodePayload(
       if (n < 0) return undefined;
       text = decoder.decode(scratch.subarray(0, n));
     }
-    return JSON.parse(text);
+    return parseJson(text);
   } catch {
     return undefined;
   }
@@ -300,8 +303,13 @@ const EDDSA_PARAMS: Algorithm = { name: "Ed25519" };
 export function verifySignature(key: VerificationKey, jws: ParsedJws): Promise<boolean> {
   if (key.alg === "ES256") {
     if (jws.signature.length !== 64) return Promise.resolve(false);
-    return crypto.subtle.verify(ES256_PARAMS, key.key, jws.signature, jws.signingInput);
+    return (subtle ??= crypto.subtle).verify(
+      ES256_PARAMS,
+      key.key,
+      jws.signature,
+      jws.signingInput,
+    );
   }
   if (jws.signature.length !== 64) return Promise.resolve(false);
-  return crypto.subtle.verify(EDDSA_PARAMS, key.key, jws.signature, jws.signingInput);
+  return (subtle ??= crypto.subtle).verify(EDDSA_PARAMS, key.key, jws.signature, jws.signingInput);
 }
