@@ -24,8 +24,7 @@ import type { AuthenticateResult } from "./config.ts";
 import type { ClientRecord } from "./clients.ts";
 import { publicClaims } from "./props.ts";
 
-/** How long a consent page can be answered, ms. */
-export const CONSENT_TTL_MS = 10 * 60 * 1000;
+export { CONSENT_TTL_MS } from "./grants.ts";
 /** Additional authenticated data of a sealed consent form (binds blobs to this purpose). */
 export const CONSENT_AAD = "gatehouse consent v1";
 /** Largest `consent_id` accepted (a sealed {@link ConsentState}; ~1 KB in practice). */

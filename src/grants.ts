@@ -144,6 +144,15 @@ export function publicGrant(g: StoredGrant): GrantRecord {
   return rest;
 }
 
+/**
+ * How long a consent page can be answered, in ms. A grant is kept (live or revoked) at least
+ * this long after its creation: its id may be derived from a consent form's nonce (see
+ * {@link consentGrantId}), and the record's presence is what refuses a replayed answer — were
+ * it gone while the form still opened, a replay would re-create the grant under the same id,
+ * undoing its revocation for every access token carrying that `gid`.
+ */
+export const CONSENT_TTL_MS = 10 * 60 * 1000;
+
 /** A grant id: 16 random bytes, or 32 derived from a consent nonce (base64url). */
 const GRANT_ID = /^[A-Za-z0-9_-]{22,43}$/;
 /** The secret part of a code or refresh token: 32 random bytes, base64url. */
@@ -208,14 +217,16 @@ export async function storeNewGrant(
 /**
  * Expiry (epoch ms) of a grant created at `now`: long enough that its first
  * refresh token (issued up to `codeTtl` later, living `refreshTokenTtl`) can
- * be rotated without extending the grant (see {@link grantExpiryFor}).
- * Lifetimes in seconds.
+ * be rotated without extending the grant (see {@link grantExpiryFor}), and
+ * never before the consent form that created it stops opening
+ * ({@link CONSENT_TTL_MS}). Lifetimes in seconds.
  */
 export function initialGrantExpiry(
   now: number,
   ttl: { codeTtl: number; refreshTokenTtl: number; accessTokenTtl: number },
 ): number {
-  return now + (ttl.codeTtl + 2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
+  const lifetime = (ttl.codeTtl + 2 * ttl.refreshTokenTtl + ttl.accessTokenTtl) * 1000;
+  return now + Math.max(lifetime, CONSENT_TTL_MS);
 }
 
 /**
@@ -255,9 +266,11 @@ export function grantExpiryFor(
 }
 
 /**
- * Mark a grant revoked (kept for audit until `keepUntil`, epoch ms). Returns
- * the grant if it was active. Compare-and-swap: a concurrent write computed
- * before the revocation cannot land after it.
+ * Mark a grant revoked (kept for audit until `keepUntil`, epoch ms, and never
+ * less than {@link CONSENT_TTL_MS} after its creation, so a replayed consent
+ * form cannot re-create it). Returns the grant if it was active.
+ * Compare-and-swap: a concurrent write computed before the revocation cannot
+ * land after it.
  */
 export async function revokeGrant(
   store: Store,
@@ -271,7 +284,7 @@ export async function revokeGrant(
     before = g;
     return {
       data: { ...g, revokedAt: now, revokedReason: reason },
-      exp: keepUntil,
+      exp: Math.max(keepUntil, (g.createdAt || 0) + CONSENT_TTL_MS),
     };
   });
   return written ? before : undefined;
