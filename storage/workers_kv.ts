@@ -30,7 +30,9 @@
  *   {@link WORKERS_KV_MEMO_MS} ms), updated *before* a write is awaited.
  *   `compareAndSwap` compares `expected` with a fresh memo entry and skips
  *   its own `get` (the caller has just read the key: one KV call, not two);
- *   without a fresh entry it reads as before. Inside one isolate this orders
+ *   without a fresh entry it reads as before. A read while this isolate's own
+ *   write to the key is still under way returns that write, not the older
+ *   value KV may still serve (nor does it replace the memo with it). Inside one isolate this orders
  *   racing requests better than before (a second writer sees the first's
  *   value at once, not after its `put` lands). Across isolates the window in
  *   which another isolate's write goes unseen grows from the swap's own get →
@@ -162,23 +164,38 @@ export function workersKvStorage(
     const m = memo.get(k);
     return m && now() - m.at < WORKERS_KV_MEMO_MS ? m : undefined;
   };
-  /** `ns.get`, remembered unless this isolate wrote the key while the read was under way. */
+  // Keys with a write (put or delete) of this isolate's still under way → how many.
+  const inflight = new Map<string, number>();
+  /**
+   * `ns.get`, remembered — unless this isolate wrote the key while the read was under way or
+   * has a write to it still in flight: KV may serve the older value until that write lands,
+   * and the memo holds the newer one (what a second writer in this isolate must see).
+   */
   const read = async (k: string): Promise<string | null> => {
     const started = seq;
     const text = await ns.get(k);
     const m = memo.get(k);
-    if (m && m.seq > started) return m.text;
+    if (m && (m.seq > started || inflight.has(k))) return m.text;
     remember(k, text);
     return text;
   };
-  /** `ns.put`, remembered before it is awaited; forgotten if it fails. */
-  const write = async (k: string, text: string, options: { expirationTtl?: number }) => {
+  /** A KV write of `text` (null: delete), remembered before it is awaited; forgotten if it fails. */
+  const write = async (
+    k: string,
+    text: string | null,
+    options: { expirationTtl?: number } = {},
+  ) => {
     remember(k, text);
+    inflight.set(k, (inflight.get(k) ?? 0) + 1);
     try {
-      await ns.put(k, text, options);
+      await (text === null ? ns.delete(k) : ns.put(k, text, options));
     } catch (e) {
       memo.delete(k);
       throw e;
+    } finally {
+      const n = inflight.get(k)! - 1;
+      if (n > 0) inflight.set(k, n);
+      else inflight.delete(k);
     }
   };
   return {
@@ -190,17 +207,7 @@ export function workersKvStorage(
         const k = full(key);
         await write(k, ...encode(value));
       }),
-    delete: (key) =>
-      wrap("delete", async () => {
-        const k = full(key);
-        remember(k, null);
-        try {
-          await ns.delete(k);
-        } catch (e) {
-          memo.delete(k);
-          throw e;
-        }
-      }),
+    delete: (key) => wrap("delete", () => write(full(key), null)),
     swap: (key, value) =>
       wrap("swap", async () => {
         // Not atomic: see the module documentation for what can race.

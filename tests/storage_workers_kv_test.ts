@@ -169,6 +169,39 @@ describe("workers-kv driver specifics", () => {
     assert.deepEqual((await s.get(key))?.data, { n: winner });
   });
 
+  test("read memo: a read while this isolate's own write is in flight sees that write, not KV's older value", async () => {
+    // Miniflare's KV with its first put held open (a promise gate, no sleeping): the KV
+    // round trip of a revocation still under way when a refresh in the same isolate reads.
+    const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let holdNext = false;
+    const held: KvNamespaceLike = {
+      get: (k) => kv.get(k),
+      put: async (k, v, o) => {
+        if (holdNext) (holdNext = false, await gate);
+        return await kv.put(k, v, o);
+      },
+      delete: (k) => kv.delete(k),
+      list: (o) => kv.list(o),
+    };
+    const s = workersKvStorage(held, { prefix: "memo3:" });
+    const key = ["grant", "g"];
+    const live = envelope({ n: 0 });
+    await s.set(key, live);
+    holdNext = true;
+    const revoking = s.set(key, envelope({ revoked: true }));
+    // KV still serves the old value; this isolate knows better.
+    assert.deepEqual((await s.get(key))?.data, { revoked: true });
+    // A write computed from the pre-revocation value does not land, and does not block.
+    assert.equal(await s.compareAndSwap(key, live, envelope({ n: 1 })), false);
+    release();
+    await revoking;
+    assert.deepEqual(JSON.parse((await kv.get("memo3:grant:g"))!).data, { revoked: true });
+    // Once the write has landed, reads are KV's again (and remembered as before).
+    assert.deepEqual((await s.get(key))?.data, { revoked: true });
+  });
+
   test("list follows KV cursors across pages", async () => {
     const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
     const s = workersKvStorage(kv, { prefix: "pages:", listPageSize: 3 });
