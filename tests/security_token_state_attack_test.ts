@@ -330,3 +330,107 @@ test("at rest: no code, refresh token, access token or client secret appears in 
   // The tombstone of the token two rotations back is keyed by its hash, not the token.
   assert.equal((await storage.list(["refresh"])).length, 1);
 });
+
+/** Run `f` on the memory driver and on Deno KV (in memory): the strong drivers built in here. */
+async function onStrongDrivers(f: (storage: Storage) => Promise<void>): Promise<void> {
+  await f(memoryStorage());
+  const kv = await Deno.openKv(":memory:");
+  try {
+    await f(denoKvStorage(kv));
+  } finally {
+    kv.close();
+  }
+}
+
+/** Yield to the event loop `n` times (shuffles the interleaving of concurrent requests). */
+async function yields(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await Promise.resolve();
+}
+
+test("admin revocation racing the code exchange (memory, Deno KV, 30 rounds each): the revocation always stays", async () => {
+  await onStrongDrivers(async (storage) => {
+    const s = await testServer({ storage });
+    const c = await register(s);
+    for (let round = 0; round < 30; round++) {
+      const { code, verifier } = await codeFor(s, c.client_id);
+      const gid = code.slice(0, code.indexOf("."));
+      const [res] = await Promise.all([
+        (async () => (await yields(round % 7), await exchange(s, c.client_id, code, verifier)))(),
+        (async () => (await yields((round * 3) % 5), await s.auth.admin.revokeGrant(gid)))(),
+      ]);
+      const [g] = await s.auth.admin.listGrants({ includeRevoked: true, clientId: c.client_id })
+        .then((all) => all.filter((x) => x.id === gid));
+      assert.ok(g?.revokedAt, `round ${round} (${storage.name}): the grant is revoked`);
+      if (res.status === 200) {
+        const t = await res.json();
+        assert.equal((await s.auth.verify(t.access_token)).ok, false);
+        await expectError(await refreshWith(s, t.refresh_token, c.client_id), 400, "invalid_grant");
+      } else {
+        await expectError(res, 400, "invalid_grant");
+      }
+    }
+  });
+});
+
+test("parallel refresh bursts across rotations (memory, Deno KV): one successor per token, a stale use only ever revokes", async () => {
+  await onStrongDrivers(async (storage) => {
+    const s = await testServer({ storage });
+    const t = await tokensFor(s);
+    let current = t.refresh_token;
+    let before: string | undefined;
+    for (let round = 0; round < 6; round++) {
+      // 8 uses of the current token and (from round 1) one of the token before it, together.
+      const batch = [...Array(8).fill(current), ...(before ? [before] : [])];
+      const results = await Promise.all(batch.map((tok) => refreshWith(s, tok, t.client_id)));
+      const bodies = await Promise.all(results.map((r) => r.json()));
+      for (const [i, r] of results.entries()) {
+        if (r.status !== 200) {
+          assert.equal(bodies[i].error, "invalid_grant", JSON.stringify(bodies[i]));
+        }
+      }
+      const issued = new Set(
+        bodies.slice(0, 8).filter((b) => b.refresh_token).map((b) => b.refresh_token),
+      );
+      assert.ok(
+        issued.size <= 1,
+        `${storage.name} round ${round}: one successor, not ${issued.size}`,
+      );
+      if (before) {
+        // The older token: a retry (its successor, the current token) if it came before the
+        // rotation, else (now two rotations back) reuse, which revokes everything.
+        const old = bodies[8];
+        if (results[8].status === 200) assert.equal(old.refresh_token, current);
+        else {
+          assert.equal(count(s, "refresh.reuse_detected"), 1);
+          assert.equal((await s.auth.admin.listGrants({ clientId: t.client_id })).length, 0);
+          for (const tok of [current, ...issued]) {
+            await expectError(await refreshWith(s, tok, t.client_id), 400, "invalid_grant");
+          }
+          return;
+        }
+      }
+      assert.equal(issued.size, 1);
+      assert.equal(count(s, "refresh.reuse_detected"), 0);
+      before = current;
+      current = [...issued][0];
+    }
+    // No stale use came late: the chain continues; a token two rotations back is theft.
+    assert.equal((await refreshWith(s, current, t.client_id)).status, 200);
+    await expectError(await refreshWith(s, before!, t.client_id), 400, "invalid_grant");
+    assert.equal(count(s, "refresh.reuse_detected"), 1);
+    await expectError(await refreshWith(s, current, t.client_id), 400, "invalid_grant");
+  });
+});
+
+test("a public client's id with a forged `gid.garbage` at /revoke revokes nothing", async () => {
+  const s = await testServer();
+  const t = await tokensFor(s);
+  const gid = decodeJwt(t.access_token).gid as string;
+  for (const token of [`${gid}.${garbage()}`, `${gid}.`, gid, `${gid}.${garbage()}.x`]) {
+    const r = await s.form("/revoke", { token, client_id: t.client_id });
+    assert.equal(r.status, 200);
+    await r.body?.cancel();
+  }
+  assert.equal((await s.auth.verify(t.access_token)).ok, true);
+  assert.equal((await refreshWith(s, t.refresh_token, t.client_id)).status, 200);
+});
