@@ -32,8 +32,8 @@
  *   its own `get` (the caller has just read the key: one KV call, not two);
  *   without a fresh entry it reads as before. A read while this isolate's own
  *   write to the key is still under way returns that write, not the older
- *   value KV may still serve (nor does it replace the memo with it). Inside one isolate this orders
- *   racing requests better than before (a second writer sees the first's
+ *   value KV may still serve, and an entry whose write is under way is never
+ *   evicted. Inside one isolate this orders racing requests better than before (a second writer sees the first's
  *   value at once, not after its `put` lands). Across isolates the window in
  *   which another isolate's write goes unseen grows from the swap's own get →
  *   put round trip to the time since this isolate's read (≤ 1 s, in practice
@@ -61,7 +61,7 @@ export const WORKERS_KV_MAX_VALUE_BYTES = 25 * 1024 * 1024;
 /** Shortest `expirationTtl` Workers KV accepts, in seconds. */
 export const WORKERS_KV_MIN_TTL_SECONDS = 60;
 
-/** How many keys the driver's read memo holds (oldest dropped first). */
+/** How many keys the driver's read memo holds (oldest dropped first, never one with a write under way). */
 export const WORKERS_KV_MEMO_KEYS = 256;
 /** How long a memo entry is trusted by `compareAndSwap`, in milliseconds. */
 export const WORKERS_KV_MEMO_MS = 1000;
@@ -153,19 +153,24 @@ export function workersKvStorage(
   };
   // The read memo (see the module documentation): full key → last text read or written.
   const memo = new Map<string, { text: string | null; at: number; seq: number }>();
+  // Keys with a write (put or delete) of this isolate's still under way → how many.
+  const inflight = new Map<string, number>();
   const now = options.now ?? Date.now;
   let seq = 0;
   const remember = (k: string, text: string | null): void => {
     memo.delete(k);
     memo.set(k, { text, at: now(), seq: ++seq });
-    if (memo.size > WORKERS_KV_MEMO_KEYS) memo.delete(memo.keys().next().value!);
+    if (memo.size <= WORKERS_KV_MEMO_KEYS) return;
+    // The oldest entry goes, but never one whose write is under way (reads of other keys,
+    // e.g. a flood of forged tokens, must not make this isolate forget its own pending write).
+    for (const old of memo.keys()) {
+      if (!inflight.has(old)) return void memo.delete(old);
+    }
   };
   const fresh = (k: string) => {
     const m = memo.get(k);
     return m && now() - m.at < WORKERS_KV_MEMO_MS ? m : undefined;
   };
-  // Keys with a write (put or delete) of this isolate's still under way → how many.
-  const inflight = new Map<string, number>();
   /**
    * `ns.get`, remembered — unless this isolate wrote the key while the read was under way or
    * has a write to it still in flight: KV may serve the older value until that write lands,

@@ -1,7 +1,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { envelope, StorageError } from "../storage/mod.ts";
-import { WORKERS_KV_MEMO_MS, workersKvStorage } from "../storage/workers_kv.ts";
+import {
+  WORKERS_KV_MEMO_KEYS,
+  WORKERS_KV_MEMO_MS,
+  workersKvStorage,
+} from "../storage/workers_kv.ts";
 import type { KvNamespaceLike } from "../storage/workers_kv.ts";
 import { storageContract } from "./storage_contract.ts";
 import type { SwapRace } from "./storage_contract.ts";
@@ -191,7 +195,11 @@ describe("workers-kv driver specifics", () => {
     await s.set(key, live);
     holdNext = true;
     const revoking = s.set(key, envelope({ revoked: true }));
-    // KV still serves the old value; this isolate knows better.
+    // KV still serves the old value; this isolate knows better — even after reads of more
+    // keys than the memo holds (a flood of forged tokens must not evict a pending write).
+    await Promise.all(
+      Array.from({ length: WORKERS_KV_MEMO_KEYS + 10 }, (_, i) => s.get(["refresh", `f${i}`])),
+    );
     assert.deepEqual((await s.get(key))?.data, { revoked: true });
     // A write computed from the pre-revocation value does not land, and does not block.
     assert.equal(await s.compareAndSwap(key, live, envelope({ n: 1 })), false);
