@@ -33,8 +33,9 @@
  *   without a fresh entry it reads as before. A read while this isolate's own
  *   write to the key is still under way returns that write, not the older
  *   value KV may still serve, and an entry whose write is under way is never
- *   evicted. Inside one isolate this orders racing requests better than before (a second writer sees the first's
- *   value at once, not after its `put` lands). Across isolates the window in
+ *   evicted. Inside one isolate this orders racing requests better than
+ *   before (a second writer sees the first's value at once, not after its
+ *   `put` lands). Across isolates the window in
  *   which another isolate's write goes unseen grows from the swap's own get →
  *   put round trip to the time since this isolate's read (≤ 1 s, in practice
  *   one request) — small next to the 60 s below, and KV was never atomic.
