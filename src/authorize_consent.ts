@@ -194,6 +194,9 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
     });
   }
   const res = await grantAndRedirect(ctx, client, pending, who, { grantId, answered: expired });
+  // Only the answer that created the grant (its redirect) is remembered: a refused one — a
+  // replay, or an approval of a form already denied — must write nothing.
+  if (res.status !== 302) return res;
   const policy = ctx.config.consent;
   if (policy !== undefined && policy !== "always" && rememberable(client, pending.redirectUri)) {
     await rememberApproval(

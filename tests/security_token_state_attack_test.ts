@@ -434,3 +434,40 @@ test("a public client's id with a forged `gid.garbage` at /revoke revokes nothin
   assert.equal((await s.auth.verify(t.access_token)).ok, true);
   assert.equal((await refreshWith(s, t.refresh_token, t.client_id)).status, 200);
 });
+
+test("a refused consent answer (replayed, or approve after deny) remembers nothing: the next request asks again", async () => {
+  const s = await testServer({ consent: { rememberFor: 3600 } });
+  const c = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+  const page = async () => {
+    const { challenge } = await pkce();
+    return await s.call(authorizeQuery({
+      response_type: "code",
+      client_id: c.client_id,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      resource: RESOURCE,
+    }));
+  };
+  // The user denies; the same form is then submitted as an approval (back button, double
+  // click): refused — and it must not leave a remembered approval behind.
+  const first = await page();
+  assert.equal(first.status, 200);
+  const fields = consentFields(await first.text());
+  assert.equal((await s.form("/authorize", { ...fields, decision: "deny" })).status, 302);
+  assert.equal((await s.form("/authorize", { ...fields, decision: "approve" })).status, 400);
+  assert.deepEqual(await s.auth.admin.listApprovals("alice"), []);
+  const next = await page();
+  assert.equal(next.status, 200, "the consent page again, not a silent code");
+  // Approve (remembered), the operator forgets the approval, the form is replayed: refused,
+  // and the approval stays forgotten.
+  const again = consentFields(await next.text());
+  assert.equal((await s.form("/authorize", { ...again, decision: "approve" })).status, 302);
+  assert.equal((await s.auth.admin.listApprovals("alice")).length, 1);
+  assert.equal(await s.auth.admin.revokeApprovals({ clientId: c.client_id }), 1);
+  assert.equal((await s.form("/authorize", { ...again, decision: "approve" })).status, 400);
+  assert.deepEqual(await s.auth.admin.listApprovals("alice"), []);
+  const last = await page();
+  assert.equal(last.status, 200);
+  await last.body?.cancel();
+});
