@@ -182,21 +182,31 @@ export function workersKvStorage(
     const text = await ns.get(k);
     const m = memo.get(k);
     if (m && (m.seq > started || inflight.has(k))) return m.text;
-    remember(k, text);
+    if (!inflight.has(k)) remember(k, text);
     return text;
   };
-  /** A KV write of `text` (null: delete), remembered before it is awaited; forgotten if it fails. */
+  /**
+   * A KV write of `text` (null: delete), remembered before it is awaited. If it fails while
+   * still the latest, it is forgotten: the entry before it comes back when that was a write
+   * still under way (e.g. this one was KV's 429 for a second write to the key in a second),
+   * else the key has no entry.
+   */
   const write = async (
     k: string,
     text: string | null,
     options: { expirationTtl?: number } = {},
   ) => {
+    const before = memo.get(k);
     remember(k, text);
+    const mine = memo.get(k);
     inflight.set(k, (inflight.get(k) ?? 0) + 1);
     try {
       await (text === null ? ns.delete(k) : ns.put(k, text, options));
     } catch (e) {
-      memo.delete(k);
+      if (memo.get(k) === mine) {
+        memo.delete(k);
+        if (before && inflight.get(k)! > 1) memo.set(k, before);
+      }
       throw e;
     } finally {
       const n = inflight.get(k)! - 1;

@@ -210,6 +210,37 @@ describe("workers-kv driver specifics", () => {
     assert.deepEqual((await s.get(key))?.data, { revoked: true });
   });
 
+  test("read memo: a second write to the key refused by KV (429) does not make the isolate forget the first, still under way", async () => {
+    // Miniflare's KV; the first put held open, the second refused as KV refuses a second
+    // write to one key within a second. Then a third request reads and compare-and-swaps.
+    const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let puts = 0;
+    const held: KvNamespaceLike = {
+      get: (k) => kv.get(k),
+      put: async (k, v, o) => {
+        const n = ++puts;
+        if (n === 2) await gate;
+        if (n === 3) throw new Error("KV PUT failed: 429 Too Many Requests");
+        return await kv.put(k, v, o);
+      },
+      delete: (k) => kv.delete(k),
+      list: (o) => kv.list(o),
+    };
+    const s = workersKvStorage(held, { prefix: "memo4:" });
+    const key = ["grant", "g"];
+    const live = envelope({ n: 0 });
+    await s.set(key, live);
+    const rotating = s.set(key, envelope({ n: 1 })); // under way
+    await assert.rejects(s.set(key, envelope({ revoked: true })), /429/);
+    assert.deepEqual((await s.get(key))?.data, { n: 1 });
+    assert.equal(await s.compareAndSwap(key, live, envelope({ n: "stale" })), false);
+    release();
+    await rotating;
+    assert.deepEqual(JSON.parse((await kv.get("memo4:grant:g"))!).data, { n: 1 });
+  });
+
   test("list follows KV cursors across pages", async () => {
     const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
     const s = workersKvStorage(kv, { prefix: "pages:", listPageSize: 3 });
