@@ -32,8 +32,10 @@
  *   its own `get` (the caller has just read the key: one KV call, not two);
  *   without a fresh entry it reads as before. A read while this isolate's own
  *   write to the key is still under way returns that write, not the older
- *   value KV may still serve, and an entry whose write is under way is never
- *   evicted. Inside one isolate this orders racing requests better than
+ *   value KV may still serve; an entry whose write is under way is never
+ *   evicted, and a write KV refuses (e.g. its 429 for a second write to a
+ *   key within a second) brings back the entry of an earlier one still under
+ *   way instead of forgetting both. Inside one isolate this orders racing requests better than
  *   before (a second writer sees the first's value at once, not after its
  *   `put` lands). Across isolates the window in
  *   which another isolate's write goes unseen grows from the swap's own get →
