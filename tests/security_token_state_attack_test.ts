@@ -471,3 +471,19 @@ test("a refused consent answer (replayed, or approve after deny) remembers nothi
   assert.equal(last.status, 200);
   await last.body?.cancel();
 });
+
+test("after the grant expired: its current and rotated refresh tokens and its code are invalid_grant, nothing else happens", async () => {
+  const s = await testServer({ refreshTokenTtl: 60, accessTokenTtl: 900 });
+  const c = await register(s);
+  const { code, verifier } = await codeFor(s, c.client_id);
+  const t = await (await exchange(s, c.client_id, code, verifier)).json();
+  const next = await (await refreshWith(s, t.refresh_token, c.client_id)).json();
+  s.advance(2 * 3600_000);
+  for (const token of [t.refresh_token, next.refresh_token]) {
+    await expectError(await refreshWith(s, token, c.client_id), 400, "invalid_grant");
+  }
+  await expectError(await exchange(s, c.client_id, code, verifier), 400, "invalid_grant");
+  assert.equal(count(s, "refresh.reuse_detected"), 0);
+  assert.equal(count(s, "code.replay_detected"), 0);
+  assert.equal((await s.auth.admin.listGrants({ includeRevoked: true })).length, 0);
+});
