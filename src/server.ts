@@ -15,8 +15,14 @@ import { loadKeys } from "./keys.ts";
 import type { KeySet } from "./keys.ts";
 import { createEventSink } from "./events.ts";
 import { resolveClient } from "./clients.ts";
+import { loadCimdClient } from "./client_metadata_document.ts";
+import { fetchOutbound } from "./_outbound.ts";
+import { registerEndpoint } from "./register.ts";
 import type { LimitedEndpoint } from "./limits/mod.ts";
 import type { ServerLimits } from "./limits/_server.ts";
+import { authorizeGet, authorizePost } from "./authorize.ts";
+import { tokenEndpoint } from "./token.ts";
+import { introspectEndpoint, revokeEndpoint } from "./introspect.ts";
 import { authorizationServerMetadata, prmPath, protectedResourceMetadata } from "./metadata.ts";
 import { revokeGrant } from "./grants.ts";
 import type { GrantRecord } from "./grants.ts";
@@ -63,16 +69,6 @@ interface Route {
   methods: Record<string, Handler>;
   /** JSON API (CORS + JSON errors) rather than an HTML page. */
   api: boolean;
-}
-
-/**
- * A handler whose module is imported on first use: serving metadata never evaluates the
- * endpoint modules (in one esbuild bundle too, where a dynamic `import()` becomes a lazily
- * initialised module).
- */
-function lazy<M>(load: () => Promise<M>, pick: (m: M) => Handler): Handler {
-  let h: Promise<Handler> | undefined;
-  return async (ctx, req) => (await (h ??= load().then(pick)))(ctx, req);
 }
 
 const json = (body: unknown) =>
@@ -136,8 +132,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
     resolveClient(store, id, {
       loadCimd: cfg.clientIdMetadataDocuments === false
         ? undefined
-        : async (url) =>
-          (await import("./client_metadata_document.ts")).loadCimdClient(store, url, {
+        : (url) =>
+          loadCimdClient(store, url, {
             fetch: cfg.fetch,
             outbound: cfg.outbound,
             scopes: cfg.scopes,
@@ -159,12 +155,8 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       revoke: revokeAndReport,
       findClient: async (id) => (await lookupClient(id)).client,
       resolveClient: lookupClient,
-      fetchOutbound: async (url, o) =>
-        (await import("./_outbound.ts")).fetchOutbound(url, {
-          fetch: cfg.fetch,
-          config: cfg.outbound,
-          ...o,
-        }),
+      fetchOutbound: (url, o) =>
+        fetchOutbound(url, { fetch: cfg.fetch, config: cfg.outbound, ...o }),
       resource: resourceOf,
       props: extras.props,
       refreshed: extras.refreshed,
@@ -209,23 +201,13 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
       GET: async (ctx) => (await ctx.keys.ready(), json(ctx.keys.jwks)),
     },
   });
-  // Endpoint modules load on their first request.
-  const authorize = () => import("./authorize.ts");
-  const introspect = () => import("./introspect.ts");
   routes.set(cfg.basePath + "/authorize", {
     api: false,
-    methods: {
-      GET: lazy(authorize, (m) => m.authorizeGet),
-      POST: lazy(authorize, (m) => m.authorizePost),
-    },
+    methods: { GET: authorizeGet, POST: authorizePost },
   });
-  const tokenEndpoint = lazy(() => import("./token.ts"), (m) => m.tokenEndpoint);
   routes.set(cfg.basePath + "/token", { api: true, methods: { POST: tokenEndpoint } });
-  const revokeEndpoint = lazy(introspect, (m) => m.revokeEndpoint);
   routes.set(cfg.basePath + "/revoke", { api: true, methods: { POST: revokeEndpoint } });
-  const introspectEndpoint = lazy(introspect, (m) => m.introspectEndpoint);
   routes.set(cfg.basePath + "/introspect", { api: true, methods: { POST: introspectEndpoint } });
-  const registerEndpoint = lazy(() => import("./register.ts"), (m) => m.registerEndpoint);
   routes.set(cfg.basePath + "/register", { api: true, methods: { POST: registerEndpoint } });
   // An `authenticate` plugin (`./identity`) adds its routes, e.g. `/callback/github`.
   for (const [path, methods] of Object.entries(extras.attach(revokeAndReport))) {
