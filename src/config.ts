@@ -50,19 +50,28 @@ const scopeToken = () =>
 const scopeList = () => z.optional(z.array(scopeToken()));
 const isFunction = (f: unknown) => typeof f === "function";
 const fn = () => z.optional(z.custom(isFunction));
-/** A whole number in [min, max]; the error says the range (not zod's bare "Invalid input"). */
-const int = (min: number, max = Infinity) => {
-  const error = `must be a whole number ${max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`}`;
-  const checks = [z.int({ error }), z.minimum(min, { error }), z.maximum(max, { error })];
-  return z.optional(z.number({ error }).check(...checks));
-};
+/**
+ * A whole number in [min, max] (`error`: the message, default zod's "Invalid input"). One
+ * refinement rather than zod's int/minimum/maximum checks, which add ≈ 3.7 KB to a bundle.
+ */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER, error?: string) =>
+  z.number(error).check(
+    z.refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, error),
+  );
+/** An optional whole number in [min, max]; the error says the range (not a bare "Invalid input"). */
+const int = (min: number, max = Infinity) =>
+  z.optional(whole(
+    min,
+    max,
+    `must be a whole number ${max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`}`,
+  ));
 
 const rateRule = () =>
   z.union([
     z.literal(false),
     z.strictObject({
-      limit: z.number().check(z.int(), z.minimum(1)),
-      windowSeconds: z.number().check(z.int(), z.minimum(1), z.maximum(86400)),
+      limit: whole(1),
+      windowSeconds: whole(1, 86400),
     }),
   ]);
 
@@ -168,7 +177,7 @@ const FIELDS: { [K in keyof AuthServerConfig]-?: () => z.ZodMiniType } = {
     z.optional(z.union([
       z.literal("always"),
       z.strictObject({
-        rememberFor: z.number().check(z.int(), z.minimum(60), z.maximum(400 * 86400)),
+        rememberFor: whole(60, 400 * 86400),
       }),
     ])),
   renderConsent: fn,
