@@ -79,23 +79,35 @@ export interface EffectiveMetadata {
 export type MetadataSource = "dcr" | "cimd";
 
 // Every message names the rule (zod's own is a bare "Invalid input"); the field path is prefixed.
-const text = (max: number) =>
-  z.string(`must be a string of at most ${max} characters`).check(
-    z.maxLength(max, `must be a string of at most ${max} characters`),
-  );
-const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
-
-const shape = z.looseObject({
-  redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
-    z.minLength(1, "must list at least one URI"),
-  ),
-  token_endpoint_auth_method: z.optional(z.string("must be a string")),
-  grant_types: z.optional(strings),
-  response_types: z.optional(strings),
-  client_name: z.optional(text(200)),
-  scope: z.optional(text(2000)),
-  token_endpoint_auth_signing_alg: z.optional(z.string("must be a string")),
-});
+// Built on first use, not at module load: serving metadata never pays for it.
+let shape: z.ZodMiniType<Requested> | undefined;
+interface Requested {
+  redirect_uris: string[];
+  token_endpoint_auth_method?: string;
+  grant_types?: string[];
+  response_types?: string[];
+  client_name?: string;
+  scope?: string;
+  token_endpoint_auth_signing_alg?: string;
+}
+function requestedShape(): z.ZodMiniType<Requested> {
+  const text = (max: number) =>
+    z.string(`must be a string of at most ${max} characters`).check(
+      z.maxLength(max, `must be a string of at most ${max} characters`),
+    );
+  const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
+  return z.looseObject({
+    redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
+      z.minLength(1, "must list at least one URI"),
+    ),
+    token_endpoint_auth_method: z.optional(z.string("must be a string")),
+    grant_types: z.optional(strings),
+    response_types: z.optional(strings),
+    client_name: z.optional(text(200)),
+    scope: z.optional(text(2000)),
+    token_endpoint_auth_signing_alg: z.optional(z.string("must be a string")),
+  });
+}
 
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
@@ -147,7 +159,7 @@ export function validateMetadata(
   raw: Record<string, unknown>,
   options: { scopes: string[]; source: MetadataSource },
 ): EffectiveMetadata {
-  const parsed = shape.safeParse(raw);
+  const parsed = (shape ??= requestedShape()).safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
     const field = i.path.join(".") || "metadata";
