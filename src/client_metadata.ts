@@ -93,12 +93,12 @@ interface Requested {
 function requestedShape(): z.ZodMiniType<Requested> {
   const text = (max: number) =>
     z.string(`must be a string of at most ${max} characters`).check(
-      z.maxLength(max, `must be a string of at most ${max} characters`),
+      z.refine((v) => v.length <= max, `must be a string of at most ${max} characters`),
     );
   const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
   return z.looseObject({
     redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
-      z.minLength(1, "must list at least one URI"),
+      z.refine((v) => v.length >= 1, "must list at least one URI"),
     ),
     token_endpoint_auth_method: z.optional(z.string("must be a string")),
     grant_types: z.optional(strings),
