@@ -96,7 +96,7 @@ function requestedShape(): z.ZodMiniType<Requested> {
       z.refine((v) => v.length <= max, `must be a string of at most ${max} characters`),
     );
   const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
-  return z.looseObject({
+  return z.object({
     redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
       z.refine((v) => v.length >= 1, "must list at least one URI"),
     ),
