@@ -108,15 +108,17 @@ const FIELDS: { [K in keyof AuthServerConfig]-?: () => z.ZodMiniType } = {
       (s) => !URL.canParse(s) || !new URL(s).search,
       "issuer must not have a query",
     )),
-  resources: () =>
-    z.array(z.union([
-      httpsOrLoopback("resource"),
+  resources: () => {
+    const url = httpsOrLoopback("resource");
+    return z.array(z.union([
+      url,
       z.strictObject({
-        resource: httpsOrLoopback("resource"),
+        resource: url,
         scopes: scopeList(),
         name: z.optional(z.string()),
       }),
-    ])).check(length(1, Infinity, "at least one resource is required")),
+    ])).check(length(1, Infinity, "at least one resource is required"));
+  },
   scopes: scopeList,
   defaultScopes: scopeList,
   scopeHierarchy: () => z.optional(z.record(z.string(), z.array(z.string()))),
@@ -208,7 +210,7 @@ const FIELDS: { [K in keyof AuthServerConfig]-?: () => z.ZodMiniType } = {
   now: fn,
   quiet: () => z.optional(z.boolean()),
 };
-const built = new Map<string, z.ZodMiniType>();
+const built = new Map<() => z.ZodMiniType, z.ZodMiniType>();
 /** Literal values each of these fields' schema accepts as they are (no schema built for them). */
 const LITERALS: Record<string, unknown[]> = {
   rateLimits: [false],
@@ -236,8 +238,8 @@ function check(
       data[k] = v;
       continue;
     }
-    let s = built.get(k);
-    if (!s) built.set(k, s = make());
+    let s = built.get(make); // by thunk: fields sharing one (scopes, defaultScopes) share it
+    if (!s) built.set(make, s = make());
     const r = s.safeParse(v);
     if (!r.success) {
       const issue = r.error.issues[0];
