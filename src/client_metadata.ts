@@ -13,6 +13,7 @@
 import * as z from "zod/mini";
 import { OAuthError } from "./errors.ts";
 import { redirectUriProblem } from "./redirect_uris.ts";
+import { ASSERTION_ALGS } from "./_assertion_rules.ts";
 
 /** Token endpoint authentication methods supported (RFC 7591 §2, RFC 7523 §2.2). */
 export const AUTH_METHODS = [
@@ -24,11 +25,7 @@ export const AUTH_METHODS = [
 /** One of {@link AUTH_METHODS}. */
 export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post" | "private_key_jwt";
 
-/** JWS algorithms accepted for `private_key_jwt` client assertions (never `none`, never HMAC). */
-export const ASSERTION_ALGS = ["RS256", "ES256", "EdDSA"] as const;
-
-/** RFC 7523 §2.2 `client_assertion_type` for `private_key_jwt`. */
-export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+export { ASSERTION_ALGS, JWT_BEARER_ASSERTION } from "./_assertion_rules.ts";
 
 /** Grant types a client may use here; others are dropped from requested metadata. */
 export const GRANT_TYPES = ["authorization_code", "refresh_token"] as const;
