@@ -23,8 +23,7 @@ import {
 import type { JwtAlgorithm, ParsedJws, PublicJwk } from "./_jwt.ts";
 import { OAuthError } from "./errors.ts";
 import { sha256 } from "./_crypto.ts";
-import { ASSERTION_ALGS } from "./client_metadata.ts";
-import { cacheSeconds } from "./clients.ts";
+import { ASSERTION_ALGS, cacheSeconds } from "./_assertion_rules.ts";
 import type { ClientLookup, ClientRecord } from "./clients.ts";
 import type { Ctx } from "./_context.ts";
 

@@ -13,6 +13,7 @@
 import * as z from "zod/mini";
 import { OAuthError } from "./errors.ts";
 import { redirectUriProblem } from "./redirect_uris.ts";
+import { ASSERTION_ALGS } from "./_assertion_rules.ts";
 
 /** Token endpoint authentication methods supported (RFC 7591 §2, RFC 7523 §2.2). */
 export const AUTH_METHODS = [
@@ -24,11 +25,7 @@ export const AUTH_METHODS = [
 /** One of {@link AUTH_METHODS}. */
 export type AuthMethod = "none" | "client_secret_basic" | "client_secret_post" | "private_key_jwt";
 
-/** JWS algorithms accepted for `private_key_jwt` client assertions (never `none`, never HMAC). */
-export const ASSERTION_ALGS = ["RS256", "ES256", "EdDSA"] as const;
-
-/** RFC 7523 §2.2 `client_assertion_type` for `private_key_jwt`. */
-export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+export { ASSERTION_ALGS, JWT_BEARER_ASSERTION } from "./_assertion_rules.ts";
 
 /** Grant types a client may use here; others are dropped from requested metadata. */
 export const GRANT_TYPES = ["authorization_code", "refresh_token"] as const;
@@ -79,23 +76,35 @@ export interface EffectiveMetadata {
 export type MetadataSource = "dcr" | "cimd";
 
 // Every message names the rule (zod's own is a bare "Invalid input"); the field path is prefixed.
-const text = (max: number) =>
-  z.string(`must be a string of at most ${max} characters`).check(
-    z.maxLength(max, `must be a string of at most ${max} characters`),
-  );
-const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
-
-const shape = z.looseObject({
-  redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
-    z.minLength(1, "must list at least one URI"),
-  ),
-  token_endpoint_auth_method: z.optional(z.string("must be a string")),
-  grant_types: z.optional(strings),
-  response_types: z.optional(strings),
-  client_name: z.optional(text(200)),
-  scope: z.optional(text(2000)),
-  token_endpoint_auth_signing_alg: z.optional(z.string("must be a string")),
-});
+// Built on first use, not at module load: serving metadata never pays for it.
+let shape: z.ZodMiniType<Requested> | undefined;
+interface Requested {
+  redirect_uris: string[];
+  token_endpoint_auth_method?: string;
+  grant_types?: string[];
+  response_types?: string[];
+  client_name?: string;
+  scope?: string;
+  token_endpoint_auth_signing_alg?: string;
+}
+function requestedShape(): z.ZodMiniType<Requested> {
+  const text = (max: number) =>
+    z.string(`must be a string of at most ${max} characters`).check(
+      z.refine((v) => v.length <= max, `must be a string of at most ${max} characters`),
+    );
+  const strings = z.array(z.string("each entry must be a string"), "must be an array of strings");
+  return z.object({
+    redirect_uris: z.array(text(2000), "must be an array of URI strings").check(
+      z.refine((v) => v.length >= 1, "must list at least one URI"),
+    ),
+    token_endpoint_auth_method: z.optional(z.string("must be a string")),
+    grant_types: z.optional(strings),
+    response_types: z.optional(strings),
+    client_name: z.optional(text(200)),
+    scope: z.optional(text(2000)),
+    token_endpoint_auth_signing_alg: z.optional(z.string("must be a string")),
+  });
+}
 
 const PRIVATE_JWK_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
@@ -147,7 +156,7 @@ export function validateMetadata(
   raw: Record<string, unknown>,
   options: { scopes: string[]; source: MetadataSource },
 ): EffectiveMetadata {
-  const parsed = shape.safeParse(raw);
+  const parsed = (shape ??= requestedShape()).safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0];
     const field = i.path.join(".") || "metadata";

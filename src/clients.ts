@@ -99,12 +99,7 @@ export function isCimdClientId(id: string): boolean {
   }
 }
 
-/** Cache lifetime in seconds allowed by a Cache-Control header, bounded to [min, max]. */
-export function cacheSeconds(cacheControl: string, min: number, max: number): number {
-  if (/no-store|no-cache/.test(cacheControl)) return min;
-  const maxAge = /max-age=(\d+)/.exec(cacheControl)?.[1];
-  return Math.min(max, Math.max(min, Number(maxAge ?? 3600)));
-}
+export { cacheSeconds } from "./_assertion_rules.ts";
 
 /** Build the stored record of a metadata-document client from its effective metadata. */
 export function cimdRecord(m: EffectiveMetadata, clientId: string, nowMs: number): ClientRecord {

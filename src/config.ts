@@ -6,10 +6,8 @@
  */
 import * as z from "zod/mini";
 import type { SigningJwk } from "./keys.ts";
-import type { Storage } from "../storage/mod.ts";
 import { canonicalResource } from "./verifier.ts";
-import { type EncryptionKey, encryptionKeyOk } from "./props.ts";
-import type { RegistrationOptions } from "./register.ts";
+import { encryptionKeyOk } from "./props.ts";
 
 export type {
   AuthenticateContext,
@@ -24,7 +22,7 @@ export type {
   ResourceConfig,
   RevocationMode,
 } from "./config_types.ts";
-import type { AuthServerConfig, RegistrationPolicy } from "./config_types.ts";
+import type { AuthServerConfig } from "./config_types.ts";
 
 const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
@@ -33,6 +31,9 @@ export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK.has(hostname.toLowerCase());
 }
 
+// Every zod schema below is built on first use (a thunk per field) and kept: building a zod
+// schema costs more than validating with it, so a cold start pays only for the fields the
+// config actually sets. The checks and messages are the same as one strict object schema's.
 const httpsOrLoopback = (what: string) =>
   z.string().check(z.refine((s) => {
     try {
@@ -44,25 +45,42 @@ const httpsOrLoopback = (what: string) =>
     }
   }, `${what} must be an absolute https URL (http only on loopback) without a fragment`));
 
-const scopeToken = z.string().check(
-  z.regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, "not a valid scope token"),
-);
+/**
+ * A length in [min, max] (strings and arrays) as one refinement: zod's own length and regex
+ * checks add ≈ 2 KB to a bundle for what `.length` and `RegExp.test` do.
+ */
+const length = (min: number, max = Infinity, error?: string) =>
+  z.refine<{ length: number }>((v) => v.length >= min && v.length <= max, error);
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+const scopeToken = () =>
+  z.string().check(z.refine((s) => SCOPE_TOKEN.test(s), "not a valid scope token"));
+const scopeList = () => z.optional(z.array(scopeToken()));
 const isFunction = (f: unknown) => typeof f === "function";
-const fn = <T>(message?: string) => z.optional(z.custom<T>(isFunction, message));
-/** A whole number in [min, max]; the error says the range (not zod's bare "Invalid input"). */
-const int = (min: number, max = Infinity) => {
-  const error = `must be a whole number ${max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`}`;
-  const checks = [z.int({ error }), z.minimum(min, { error }), z.maximum(max, { error })];
-  return z.optional(z.number({ error }).check(...checks));
-};
+const fn = () => z.optional(z.custom(isFunction));
+/**
+ * A whole number in [min, max] (`error`: the message, default zod's "Invalid input"). One
+ * refinement rather than zod's int/minimum/maximum checks, which add ≈ 3.7 KB to a bundle.
+ */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER, error?: string) =>
+  z.number(error).check(
+    z.refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, error),
+  );
+/** An optional whole number in [min, max]; the error says the range (not a bare "Invalid input"). */
+const int = (min: number, max = Infinity) =>
+  z.optional(whole(
+    min,
+    max,
+    `must be a whole number ${max === Infinity ? `≥ ${min}` : `from ${min} to ${max}`}`,
+  ));
 
-const rateRule = z.union([
-  z.literal(false),
-  z.strictObject({
-    limit: z.number().check(z.int(), z.minimum(1)),
-    windowSeconds: z.number().check(z.int(), z.minimum(1), z.maximum(86400)),
-  }),
-]);
+const rateRule = () =>
+  z.union([
+    z.literal(false),
+    z.strictObject({
+      limit: whole(1),
+      windowSeconds: whole(1, 86400),
+    }),
+  ]);
 
 const B64_32 = /^[A-Za-z0-9_-]{43}$/;
 /** Structural check of a signing JWK (32-byte members), so a typo fails at start, not on first use. */
@@ -80,115 +98,178 @@ function keyShapeOk(k: unknown): boolean {
   return members.every((m) => typeof m === "string" && B64_32.test(m));
 }
 
-const resourceSchema = z.union([
-  httpsOrLoopback("resource"),
-  z.strictObject({
-    resource: httpsOrLoopback("resource"),
-    scopes: z.optional(z.array(scopeToken)),
-    name: z.optional(z.string()),
-  }),
-]);
+/**
+ * A plain object whose every value passes `ok` (what `z.record(z.string(), …)` checks, without
+ * pulling zod's record and enum schemas into the bundle: ≈ 3.5 KB).
+ */
+const objectOf = (ok: (v: unknown) => boolean) => (r: unknown): boolean =>
+  typeof r === "object" && r !== null && !Array.isArray(r) && Object.values(r).every(ok);
 
-const schema = z.strictObject({
-  issuer: httpsOrLoopback("issuer").check(z.refine(
-    // refinements run even when the URL check above failed: never throw here.
-    (s) => !URL.canParse(s) || !new URL(s).search,
-    "issuer must not have a query",
-  )),
-  resources: z.array(resourceSchema).check(z.minLength(1, "at least one resource is required")),
-  scopes: z.optional(z.array(scopeToken)),
-  defaultScopes: z.optional(z.array(scopeToken)),
-  scopeHierarchy: z.optional(z.record(z.string(), z.array(z.string()))),
-  scopeDescriptions: z.optional(z.record(z.string(), z.string().check(z.maxLength(500)))),
-  storage: z.optional(z.custom<Storage>(
-    (s) =>
-      typeof s === "object" && s !== null &&
-      ["get", "set", "delete", "swap", "compareAndSwap", "list"].every((m) =>
-        typeof (s as unknown as Record<string, unknown>)[m] === "function"
-      ),
-    "storage must implement get/set/delete/swap/compareAndSwap/list",
-  )),
-  keys: z.optional(
-    z.array(
-      z.custom<SigningJwk>(
+const policy = () => [z.literal("open"), z.literal("closed"), z.custom(isFunction)] as const;
+
+/** One schema thunk per config field, in the order fields are checked. */
+const FIELDS: { [K in keyof AuthServerConfig]-?: () => z.ZodMiniType } = {
+  issuer: () =>
+    httpsOrLoopback("issuer").check(z.refine(
+      // refinements run even when the URL check above failed: never throw here.
+      (s) => !URL.canParse(s) || !new URL(s).search,
+      "issuer must not have a query",
+    )),
+  resources: () => {
+    const url = httpsOrLoopback("resource");
+    return z.array(z.union([
+      url,
+      z.strictObject({
+        resource: url,
+        scopes: scopeList(),
+        name: z.optional(z.string()),
+      }),
+    ])).check(length(1, Infinity, "at least one resource is required"));
+  },
+  scopes: scopeList,
+  defaultScopes: scopeList,
+  scopeHierarchy: () =>
+    z.optional(z.custom(
+      objectOf((v) => Array.isArray(v) && v.every((s) => typeof s === "string")),
+      "must be an object mapping each scope to an array of the scopes it includes",
+    )),
+  scopeDescriptions: () =>
+    z.optional(z.custom(
+      objectOf((v) => typeof v === "string" && v.length <= 500),
+      "must be an object mapping each scope to a description of at most 500 characters",
+    )),
+  storage: () =>
+    z.optional(z.custom(
+      (s) =>
+        typeof s === "object" && s !== null &&
+        ["get", "set", "delete", "swap", "compareAndSwap", "list"].every((m) =>
+          typeof (s as Record<string, unknown>)[m] === "function"
+        ),
+      "storage must implement get/set/delete/swap/compareAndSwap/list",
+    )),
+  keys: () =>
+    z.optional(
+      z.array(z.custom(
         keyShapeOk,
         "each key must be an Ed25519 (OKP) or P-256 (EC) JWK with a kid and 32-byte base64url members",
-      ),
-    ).check(z.refine(
-      (keys) => keys.length > 0 && typeof keys[0].d === "string",
-      "the first key must be a private key (it signs)",
-    )),
-  ),
-  authenticate: z.custom<AuthServerConfig["authenticate"]>(
-    isFunction,
-    "authenticate must be a function",
-  ),
-  encryptionKeys: z.optional(z.array(z.custom<EncryptionKey | string>(
-    encryptionKeyOk,
-    "each encryption key must be a 32-byte base64url key, or { kid, key } with one",
-  ))),
-  refreshProps: fn<AuthServerConfig["refreshProps"]>(),
-  registration: z.optional(z.union([
-    z.literal("open"),
-    z.literal("closed"),
-    z.custom<RegistrationPolicy>(isFunction),
-    z.strictObject({
-      policy: z.optional(z.union([
-        z.literal("open"),
-        z.literal("closed"),
-        z.custom<RegistrationPolicy>(isFunction),
-      ])),
-      initialAccessToken: fn<RegistrationOptions["initialAccessToken"]>(),
-      softwareStatement: fn<RegistrationOptions["softwareStatement"]>(),
-      maxMetadataBytes: int(256, 65536),
-      maxRedirectUris: int(1, 100),
-      maxUriLength: int(64, 8192),
-      maxListEntries: int(1, 100),
-      unusedClientTtl: int(0),
-    }),
-  ])),
-  clientIdMetadataDocuments: z.optional(z.boolean()),
-  accessTokenTtl: int(1, 86400),
-  refreshTokenTtl: int(60),
-  codeTtl: int(1, 600),
-  refreshReuseWindow: int(0, 300),
-  revocation: z.optional(z.strictObject({
-    mode: z.enum(["strict", "cached", "stateless"]),
-    ttlMs: int(0),
-  })),
-  introspectionClients: z.optional(z.array(
-    z.object({
-      clientId: z.string().check(z.minLength(1)),
-      clientSecret: z.string().check(z.minLength(16)),
-      resource: z.optional(z.union([z.string(), z.array(z.string())])),
-    }),
-  )),
-  onEvent: fn<AuthServerConfig["onEvent"]>(),
-  consent: z.optional(z.union([
-    z.literal("always"),
-    z.strictObject({
-      rememberFor: z.number().check(z.int(), z.minimum(60), z.maximum(400 * 86400)),
-    }),
-  ])),
-  renderConsent: fn<AuthServerConfig["renderConsent"]>(),
-  fetch: fn<typeof fetch>(),
-  outbound: z.optional(z.strictObject({
-    allow: z.optional(z.array(z.string().check(z.minLength(1)))),
-    ca: z.optional(z.array(z.string())),
-    timeoutMs: int(1, 60_000),
-    checkAddresses: z.optional(z.boolean()),
-  })),
-  rateLimits: z.optional(z.union([
-    z.literal(false),
-    z.partialRecord(
-      z.enum(["register", "authorize", "token", "revoke", "introspect"]),
-      z.strictObject({ ip: z.optional(rateRule), client: z.optional(rateRule) }),
+      )).check(z.refine(
+        (keys) => keys.length > 0 && typeof (keys[0] as SigningJwk).d === "string",
+        "the first key must be a private key (it signs)",
+      )),
     ),
-  ])),
-  clientIp: fn<AuthServerConfig["clientIp"]>(),
-  now: fn<() => number>(),
-  quiet: z.optional(z.boolean()),
-});
+  authenticate: () => z.custom(isFunction, "authenticate must be a function"),
+  encryptionKeys: () =>
+    z.optional(z.array(z.custom(
+      encryptionKeyOk,
+      "each encryption key must be a 32-byte base64url key, or { kid, key } with one",
+    ))),
+  refreshProps: fn,
+  registration: () =>
+    z.optional(z.union([
+      ...policy(),
+      z.strictObject({
+        policy: z.optional(z.union(policy())),
+        initialAccessToken: fn(),
+        softwareStatement: fn(),
+        maxMetadataBytes: int(256, 65536),
+        maxRedirectUris: int(1, 100),
+        maxUriLength: int(64, 8192),
+        maxListEntries: int(1, 100),
+        unusedClientTtl: int(0),
+      }),
+    ])),
+  clientIdMetadataDocuments: () => z.optional(z.boolean()),
+  accessTokenTtl: () => int(1, 86400),
+  refreshTokenTtl: () => int(60),
+  codeTtl: () => int(1, 600),
+  refreshReuseWindow: () => int(0, 300),
+  revocation: () =>
+    z.optional(z.strictObject({
+      mode: z.union([z.literal("strict"), z.literal("cached"), z.literal("stateless")]),
+      ttlMs: int(0),
+    })),
+  introspectionClients: () =>
+    z.optional(z.array(
+      z.object({
+        clientId: z.string().check(length(1)),
+        clientSecret: z.string().check(length(16)),
+        resource: z.optional(z.union([z.string(), z.array(z.string())])),
+      }),
+    )),
+  onEvent: fn,
+  consent: () =>
+    z.optional(z.union([
+      z.literal("always"),
+      z.strictObject({
+        rememberFor: whole(60, 400 * 86400),
+      }),
+    ])),
+  renderConsent: fn,
+  fetch: fn,
+  outbound: () =>
+    z.optional(z.strictObject({
+      allow: z.optional(z.array(z.string().check(length(1)))),
+      ca: z.optional(z.array(z.string())),
+      timeoutMs: int(1, 60_000),
+      checkAddresses: z.optional(z.boolean()),
+    })),
+  rateLimits: () =>
+    z.optional(z.union([
+      z.literal(false),
+      z.strictObject(Object.fromEntries(
+        ["register", "authorize", "token", "revoke", "introspect"].map((endpoint) => [
+          endpoint,
+          z.optional(
+            z.strictObject({ ip: z.optional(rateRule()), client: z.optional(rateRule()) }),
+          ),
+        ]),
+      )),
+    ])),
+  clientIp: fn,
+  now: fn,
+  quiet: () => z.optional(z.boolean()),
+};
+const built = new Map<() => z.ZodMiniType, z.ZodMiniType>();
+/** Literal values each of these fields' schema accepts as they are (no schema built for them). */
+const LITERALS: Record<string, unknown[]> = {
+  rateLimits: [false],
+  consent: ["always"],
+  registration: ["open", "closed"],
+};
+
+/**
+ * Check `input` field by field (in {@link FIELDS} order, then unknown fields), like one strict
+ * object schema; returns the validated copy, or the path and message of the first problem.
+ */
+function check(
+  input: unknown,
+): { data: AuthServerConfig; problem?: undefined } | { problem: [string, string] } {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) {
+    return { problem: ["(config)", "Invalid input"] };
+  }
+  const rec = input as Record<string, unknown>;
+  const data: Record<string, unknown> = {};
+  for (const [k, make] of Object.entries(FIELDS)) {
+    const v = rec[k];
+    // An absent optional field needs no schema (every field but three is optional).
+    if (v === undefined && k !== "issuer" && k !== "resources" && k !== "authenticate") continue;
+    if (LITERALS[k]?.includes(v)) {
+      data[k] = v;
+      continue;
+    }
+    let s = built.get(make); // by thunk: fields sharing one (scopes, defaultScopes) share it
+    if (!s) built.set(make, s = make());
+    const r = s.safeParse(v);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      return { problem: [[k, ...issue.path].join("."), issue.message] };
+    }
+    if (k in rec) data[k] = r.data;
+  }
+  const unknown = Object.keys(rec).find((k) => !(k in FIELDS));
+  if (unknown) return { problem: ["(config)", `unknown field ${JSON.stringify(unknown)}`] };
+  return { data: data as unknown as AuthServerConfig };
+}
 
 /** Thrown by `createAuthServer` for a bad config; the message names the field. */
 export class ConfigError extends Error {
@@ -234,13 +315,13 @@ export { canonicalResource };
 
 /** Validate and normalise; throws {@link ConfigError} naming the bad field. */
 export function resolveConfig(input: AuthServerConfig): ResolvedConfig {
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue.path.length ? issue.path.join(".") : "(config)";
-    throw new ConfigError(`Invalid Gatehouse config at "${path}": ${issue.message}`);
+  const parsed = check(input);
+  if (parsed.problem) {
+    throw new ConfigError(
+      `Invalid Gatehouse config at "${parsed.problem[0]}": ${parsed.problem[1]}`,
+    );
   }
-  const c = parsed.data as AuthServerConfig;
+  const c = parsed.data;
   const fallbackScopes = c.scopes ?? ["mcp:read", "mcp:write", "mcp:admin"];
   const resources: Resource[] = c.resources.map((r) => {
     const obj = typeof r === "string" ? { resource: r } : r;

@@ -10,7 +10,8 @@
  *
  * @module
  */
-import { base64url } from "jose";
+import { base64urlEncode } from "./_crypto.ts";
+import { decodeBase64Url } from "./_jwt.ts";
 
 /** One props encryption key: a 32-byte AES key as base64url, with an id. */
 export interface EncryptionKey {
@@ -54,7 +55,7 @@ export function createSealer(keys: (EncryptionKey | string)[] | undefined): Seal
   const given = keys?.map((k, i) => typeof k === "string" ? { kid: `k${i}`, key: k } : k);
   const list = given && given.length > 0 ? given : [{
     kid: "ephemeral",
-    key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))),
+    key: base64urlEncode(crypto.getRandomValues(new Uint8Array(32))),
   }];
   const imported = new Map<string, Promise<CryptoKey>>();
   const cryptoKey = (k: EncryptionKey) => {
@@ -62,7 +63,7 @@ export function createSealer(keys: (EncryptionKey | string)[] | undefined): Seal
     if (!p) {
       p = crypto.subtle.importKey(
         "raw",
-        base64url.decode(k.key) as Uint8Array<ArrayBuffer>,
+        decodeBase64Url(k.key),
         "AES-GCM",
         false,
         [
@@ -83,7 +84,7 @@ export function createSealer(keys: (EncryptionKey | string)[] | undefined): Seal
         await cryptoKey(list[0]),
         te.encode(JSON.stringify(data)),
       );
-      return `${list[0].kid}.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(ct))}`;
+      return `${list[0].kid}.${base64urlEncode(iv)}.${base64urlEncode(new Uint8Array(ct))}`;
     },
     async open<T>(sealed: string, aad: string): Promise<T | undefined> {
       if (typeof sealed !== "string") return undefined;
@@ -91,8 +92,8 @@ export function createSealer(keys: (EncryptionKey | string)[] | undefined): Seal
       if (parts.length !== 3) return undefined;
       let iv: Uint8Array, ct: Uint8Array;
       try {
-        iv = base64url.decode(parts[1]);
-        ct = base64url.decode(parts[2]);
+        iv = decodeBase64Url(parts[1]);
+        ct = decodeBase64Url(parts[2]);
       } catch {
         return undefined;
       }
@@ -209,9 +210,9 @@ export function grantProps(
 export function generateEncryptionKey(kid?: string): EncryptionKey {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const id = kid ??
-    `${new Date().toISOString().slice(0, 10)}-${base64url.encode(bytes.slice(0, 3))}`;
+    `${new Date().toISOString().slice(0, 10)}-${base64urlEncode(bytes.slice(0, 3))}`;
   if (!KID_RE.test(id)) {
     throw new TypeError("generateEncryptionKey: kid must be 1-64 of A-Z a-z 0-9 _ -");
   }
-  return { kid: id, key: base64url.encode(crypto.getRandomValues(new Uint8Array(32))) };
+  return { kid: id, key: base64urlEncode(crypto.getRandomValues(new Uint8Array(32))) };
 }

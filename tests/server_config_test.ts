@@ -163,6 +163,36 @@ test("other fields: storage, registration, lifetimes, revocation, introspectionC
   );
   rejects({ ...base, onEvent: "log" }, "onEvent");
   rejects({ ...base, issuerr: "typo" }, "(config)");
+  assert.throws(
+    () => createAuthServer({ ...base, issuerr: "x" } as never),
+    /unknown field "issuerr"/,
+  );
+});
+
+test("scope maps, rate limits: the same values accepted and refused, the rule named", () => {
+  const ok = (c: Partial<AuthServerConfig>) => createAuthServer({ ...base, ...c });
+  ok({ scopeHierarchy: { "mcp:write": ["mcp:read"] }, scopeDescriptions: { "mcp:read": "Read" } });
+  ok({ rateLimits: { token: { ip: false, client: { limit: 5, windowSeconds: 60 } } } });
+  ok({ revocation: { mode: "cached", ttlMs: 1000 } });
+  assert.throws(
+    () => ok({ scopeHierarchy: { "mcp:write": ["mcp:read", 1 as never] } }),
+    /"scopeHierarchy": must be an object mapping each scope to an array of the scopes it includes/,
+  );
+  rejects({ ...base, scopeHierarchy: ["mcp:read"] }, "scopeHierarchy");
+  assert.throws(
+    () => ok({ scopeDescriptions: { "mcp:read": "x".repeat(501) } }),
+    /"scopeDescriptions": must be an object mapping each scope to a description of at most 500/,
+  );
+  rejects({ ...base, rateLimits: { tokens: {} } }, "rateLimits");
+  rejects(
+    { ...base, rateLimits: { token: { ip: { limit: 1.5, windowSeconds: 60 } } } },
+    "rateLimits.token.ip.limit",
+  );
+  rejects(
+    { ...base, rateLimits: { token: { ip: { limit: 1, windowSeconds: 86401 } } } },
+    "rateLimits.token.ip.windowSeconds",
+  );
+  rejects({ ...base, consent: { rememberFor: 59 } }, "consent.rememberFor");
 });
 
 test("verify(): several resources need options.resource; unknown resource → ConfigError", async () => {
