@@ -9,7 +9,8 @@
  * hash) is bound as additional data, so a sealed value moved to another
  * record does not open.
  */
-import { base64url } from "jose";
+import { base64urlEncode } from "./_crypto.ts";
+import { decodeBase64Url } from "./_jwt.ts";
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -31,7 +32,7 @@ export interface Successor {
 
 /** base64url → bytes backed by a plain ArrayBuffer (what Web Crypto's types ask for). */
 function bytes(text: string): Uint8Array<ArrayBuffer> {
-  return new Uint8Array(base64url.decode(text));
+  return decodeBase64Url(text);
 }
 
 async function keyFor(refreshToken: string): Promise<CryptoKey> {
@@ -59,7 +60,7 @@ export async function sealSuccessor(
     await keyFor(refreshToken),
     te.encode(JSON.stringify(successor)),
   );
-  return `v1.${base64url.encode(iv)}.${base64url.encode(new Uint8Array(ct))}`;
+  return `v1.${base64urlEncode(iv)}.${base64urlEncode(new Uint8Array(ct))}`;
 }
 
 /** Decrypt a sealed successor; undefined when the token or record does not match. */
