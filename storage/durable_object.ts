@@ -3,11 +3,16 @@
  *
  * Two halves: {@link GatehouseStorageObject}, a Durable Object class you
  * export from your Worker, and {@link durableObjectStorage}, the driver that
- * talks to one instance of it over `stub.fetch` with a small JSON protocol.
- * A Durable Object runs one request at a time and its storage closes the
- * input gate while an operation is in flight, so the get-then-put inside
- * `swap` (and the get-compare-put of `compareAndSwap`) cannot interleave with
- * another request: both are atomic.
+ * talks to one instance of it. Inside workerd the class extends
+ * `DurableObject` from `cloudflare:workers`, and the driver calls its
+ * `handle` method over JS RPC (one structured-clone round trip per storage
+ * call, about half the cost of a `fetch`); a stub without RPC (a compatibility
+ * date before 2024-04-03, or an object class that does not offer `handle`) is
+ * served over `stub.fetch` with the same requests as JSON, which the object
+ * keeps answering. A Durable Object runs one event (RPC call or request) at a
+ * time and its storage closes the input gate while an operation is in flight,
+ * so the get-then-put inside `swap` (and the get-compare-put of
+ * `compareAndSwap`) cannot interleave with another call: both are atomic.
  *
  * ```ts
  * import {
@@ -89,19 +94,47 @@ export interface StorageReply {
 const MAX_DELETE = 128; // keys per batch delete (the Durable Object limit)
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 
+/** A constructor of the object's base class: `(ctx, env?) → instance`. */
+export type DurableObjectBaseConstructor = new (
+  ctx: DurableObjectStateLike,
+  env?: unknown,
+) => object;
+
+/**
+ * The base class of {@link GatehouseStorageObject}: `DurableObject` from `cloudflare:workers`
+ * inside workerd, which lets a stub call the object's methods over JS RPC; an empty class
+ * elsewhere (Deno, Node, a bundle for another runtime, where that module does not exist).
+ */
+export const DurableObjectBase: DurableObjectBaseConstructor = await (async (): Promise<
+  DurableObjectBaseConstructor
+> => {
+  try {
+    const workers = await import("cloudflare:workers");
+    if (typeof workers.DurableObject === "function") return workers.DurableObject;
+  } catch {
+    // not workerd
+  }
+  return class {};
+})();
+
 /**
  * The Durable Object holding Gatehouse's state. Export it from your Worker
  * and bind it (wrangler `durable_objects.bindings`); create the binding's
- * class with a SQLite-backed or key-value storage backend.
+ * class with a SQLite-backed or key-value storage backend. Inside workerd it
+ * extends `DurableObject` (`cloudflare:workers`), so the driver reaches
+ * {@link GatehouseStorageObject.handle} over JS RPC; {@link GatehouseStorageObject.fetch}
+ * serves the same requests as JSON for stubs without RPC.
  */
-export class GatehouseStorageObject {
+export class GatehouseStorageObject extends DurableObjectBase {
   #storage: DurableObjectStorageLike;
   #alarmChecked = false;
   /** Keys read per storage `list` call (1–128, default 128); a subclass may lower it. */
   pageSize = 128;
 
   /** Called by the runtime with the object's state and the Worker's env. */
-  constructor(ctx: DurableObjectStateLike, _env?: unknown) {
+  constructor(ctx: DurableObjectStateLike, env?: unknown) {
+    super(ctx, env ?? {}); // workerd's base class insists on an object
+
     this.#storage = ctx.storage;
   }
 
@@ -121,7 +154,10 @@ export class GatehouseStorageObject {
     });
   }
 
-  /** Run one protocol request against this object's storage. */
+  /**
+   * Run one protocol request against this object's storage; the driver calls it over JS RPC.
+   * Throws (an `Error`, which RPC hands to the caller) when storage fails or `op` is unknown.
+   */
   async handle(req: StorageRequest): Promise<StorageReply> {
     const s = this.#storage;
     switch (req.op) {
@@ -231,11 +267,19 @@ export class GatehouseStorageObject {
   }
 }
 
-/** A Durable Object stub: anything with `fetch`. */
+/**
+ * A Durable Object stub: anything with `fetch`. A workerd stub of a
+ * {@link GatehouseStorageObject} also offers `handle` (JS RPC), which the driver prefers.
+ */
 export interface DurableObjectStubLike {
   /** Send a request to the object. */
   fetch(input: string, init?: RequestInit): Promise<Response>;
+  /** Run one storage request in the object over JS RPC ({@link GatehouseStorageObject.handle}). */
+  handle?(req: StorageRequest): Promise<StorageReply>;
 }
+
+/** What workerd throws when the object cannot take the RPC call (it never ran). */
+const NO_RPC = /does not support RPC|does not implement the method/;
 
 /** The subset of a `DurableObjectNamespace` binding the driver uses. */
 export interface DurableObjectNamespaceLike<Id = unknown> {
@@ -257,21 +301,38 @@ export function durableObjectStorage<Id>(
   options: DurableObjectStorageOptions = {},
 ): Storage {
   const id = namespace.idFromName(options.name ?? "gatehouse");
+  let rpc = true; // until the object answers that it does not take RPC calls
+  const failed = (req: StorageRequest, cause: unknown) => {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    return new StorageError(`durable-object: ${req.op} failed: ${text.slice(0, 200)}`, { cause });
+  };
   const call = async (req: StorageRequest): Promise<StorageReply> => {
+    // A stub is an I/O object bound to the request that created it: workerd refuses to use it
+    // from another request, and the driver outlives requests (one auth server per isolate).
+    const stub = namespace.get(id);
+    if (rpc && typeof stub.handle === "function") {
+      try {
+        return await stub.handle(req);
+      } catch (cause) {
+        // Only a refusal before the method ran is retried over fetch; anything else may have
+        // happened after a write, so it surfaces.
+        if (!NO_RPC.test(cause instanceof Error ? cause.message : String(cause))) {
+          throw failed(req, cause);
+        }
+        rpc = false;
+      }
+    }
     let res: Response;
     let reply: StorageReply;
     try {
-      // A stub is an I/O object bound to the request that created it: workerd refuses to use it
-      // from another request, and the driver outlives requests (one auth server per isolate).
-      res = await namespace.get(id).fetch("https://gatehouse-storage.internal/", {
+      res = await stub.fetch("https://gatehouse-storage.internal/", {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify(req),
       });
       reply = await res.json();
     } catch (cause) {
-      const text = cause instanceof Error ? cause.message : String(cause);
-      throw new StorageError(`durable-object: ${req.op} failed: ${text.slice(0, 200)}`, { cause });
+      throw failed(req, cause);
     }
     if (!res.ok || reply.error !== undefined) {
       throw new StorageError(

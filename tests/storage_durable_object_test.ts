@@ -22,6 +22,11 @@ storageContract(
   "durable-object in workerd (SQLite-backed, 7-key list pages)",
   (ns) => workerd.storage("do-sqlite", ns),
 );
+// The same object reached over stub.fetch only (a stub without JS RPC): atomicity holds there too.
+storageContract(
+  "durable-object in workerd over stub.fetch",
+  (ns) => workerd.storage("do-fetch", ns),
+);
 
 describe("durable-object driver specifics", () => {
   test("sweep (the alarm's job) deletes expired entries and keeps live ones", async () => {
@@ -49,6 +54,43 @@ describe("durable-object driver specifics", () => {
     });
     assert.equal(notJson.status, 500);
     await notJson.body?.cancel();
+  });
+
+  test("inside workerd the driver calls the object over JS RPC, never fetch", async () => {
+    const r = await workerd.post("/transport/do/rpc", envelope("v"));
+    assert.deepEqual([r.body.rpc, r.body.fetch], [2, 0]);
+    assert.equal((r.body.value as { data: unknown }).data, "v");
+  });
+
+  test("an object class without RPC is reached over fetch after one refusal", async () => {
+    // PlainStorageObject does not extend DurableObject: workerd refuses the first `handle` call
+    // before it runs; the driver then stays on fetch (set over fetch, get over fetch).
+    const r = await workerd.post("/transport/do-plain/fallback", envelope("w"));
+    assert.deepEqual([r.body.rpc, r.body.fetch], [1, 2]);
+    assert.equal((r.body.value as { data: unknown }).data, "w");
+    const s = workerd.storage("do-plain", "plain");
+    assert.equal(await s.swap(["code", "c"], envelope(1)), undefined);
+    assert.equal((await s.swap(["code", "c"], envelope(2)))?.data, 1);
+  });
+
+  test("an error thrown by the object over RPC is a StorageError, not retried over fetch", async () => {
+    // Stubs, not workerd: a real storage failure cannot be provoked in Miniflare.
+    let fetches = 0;
+    const storage = durableObjectStorage({
+      idFromName: (name: string) => name,
+      get: () => ({
+        fetch: () => {
+          fetches++;
+          return Promise.resolve(Response.json({}));
+        },
+        handle: () => Promise.reject(new Error("disk full")),
+      }),
+    });
+    await assert.rejects(
+      storage.swap(["code", "c"], envelope(1)),
+      /durable-object: swap failed: disk full/,
+    );
+    assert.equal(fetches, 0);
   });
 
   test("stub failures (thrown, 5xx, non-JSON) surface as StorageError", async () => {

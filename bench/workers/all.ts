@@ -8,7 +8,7 @@
  * - `noop.test`: an empty 204, the `dispatchFetch` round-trip floor; `noop.test/kv` returns and
  *   resets the count of storage calls: `OAUTH_KV` calls by method (both KV servers see a
  *   counting wrapper of the binding) and Gatehouse's Durable Object storage calls as `do.<op>`
- *   (one stub `fetch` each).
+ *   (one stub call each: JS RPC `handle`, or `fetch` for a stub without RPC).
  *
  * @module
  */
@@ -46,16 +46,20 @@ function counting(kv: KvNamespaceLike): KvNamespaceLike {
   return countedKv;
 }
 
-/** Count Durable Object storage calls as `do.<op>` (one stub `fetch` each). */
+/** Count Durable Object storage calls as `do.<op>` (one stub RPC `handle`, or `fetch`, each). */
 function countingDo(ns: DurableObjectNamespaceLike): DurableObjectNamespaceLike {
+  const count = (op: string) => kvCalls[`do.${op}`] = (kvCalls[`do.${op}`] ?? 0) + 1;
   return {
     idFromName: (name) => ns.idFromName(name),
     get: (id) => {
       const stub = ns.get(id);
       return {
+        handle: (req) => {
+          count(req.op);
+          return stub.handle!(req);
+        },
         fetch: (input, init) => {
-          const k = `do.${JSON.parse(String(init?.body)).op}`;
-          kvCalls[k] = (kvCalls[k] ?? 0) + 1;
+          count(JSON.parse(String(init?.body)).op);
           return stub.fetch(input, init);
         },
       };

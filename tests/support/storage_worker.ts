@@ -6,8 +6,12 @@
  * is `{ value }` / `{ entries }` / `{}` or, with status 500,
  * `{ error: { name, message } }`. Drivers: `kv` (Workers KV binding `KV`),
  * `do` (binding `STORE`, KV-backed object storage), `do-sqlite` (binding
- * `STORE_SQL`, SQLite-backed). `POST /do-raw/<name>` forwards the body to the
- * object untouched (for protocol ops such as `sweep`).
+ * `STORE_SQL`, SQLite-backed), `do-fetch` (binding `STORE` through a stub that
+ * offers only `fetch`, the transport without JS RPC), `do-plain` (binding
+ * `STORE_PLAIN`, an object class without `extends DurableObject`, which workerd
+ * refuses RPC calls to). `POST /do-raw/<name>` forwards the body to the
+ * object untouched (for protocol ops such as `sweep`); `POST /transport/<driver>/<name>`
+ * runs a set and a get and returns how many went over RPC (`handle`) and over `fetch`.
  *
  * @module
  */
@@ -15,7 +19,11 @@ import type { Envelope, Storage, StorageKey } from "../../storage/mod.ts";
 import { workersKvStorage } from "../../storage/workers_kv.ts";
 import type { KvNamespaceLike } from "../../storage/workers_kv.ts";
 import { durableObjectStorage, GatehouseStorageObject } from "../../storage/durable_object.ts";
-import type { DurableObjectNamespaceLike, StorageRequest } from "../../storage/durable_object.ts";
+import type {
+  DurableObjectNamespaceLike,
+  DurableObjectStateLike,
+  StorageRequest,
+} from "../../storage/durable_object.ts";
 
 export { GatehouseStorageObject };
 
@@ -25,11 +33,53 @@ export class SmallPageStorageObject extends GatehouseStorageObject {
   override pageSize = 7;
 }
 
+/** The fetch protocol only: a class that does not extend `DurableObject` (no JS RPC). */
+export class PlainStorageObject {
+  #inner: GatehouseStorageObject;
+  /** Wraps a GatehouseStorageObject on the same state. */
+  constructor(ctx: DurableObjectStateLike) {
+    this.#inner = new GatehouseStorageObject(ctx);
+  }
+  /** The JSON protocol. */
+  fetch(request: Request): Promise<Response> {
+    return this.#inner.fetch(request);
+  }
+}
+
 /** Bindings configured by the harness. */
 interface Env {
   KV: KvNamespaceLike;
   STORE: DurableObjectNamespaceLike;
   STORE_SQL: DurableObjectNamespaceLike;
+  STORE_PLAIN: DurableObjectNamespaceLike;
+}
+
+/** `ns` whose stubs count calls by transport; `rpc: false` hides `handle` (fetch only). */
+function counted(
+  ns: DurableObjectNamespaceLike,
+  counts: { rpc: number; fetch: number },
+  rpc = true,
+): DurableObjectNamespaceLike {
+  return {
+    idFromName: (name) => ns.idFromName(name),
+    get: (id) => {
+      const stub = ns.get(id);
+      return {
+        fetch: (input, init) => {
+          counts.fetch++;
+          return stub.fetch(input, init);
+        },
+        ...(rpc
+          ? {
+            handle: (req: StorageRequest) => {
+              counts.rpc++;
+              return stub.handle!(req);
+            },
+          }
+          : {}),
+      };
+    },
+  };
 }
 
 type Op =
@@ -41,12 +91,21 @@ type Op =
   | { op: "list"; prefix: StorageKey; limit?: number }
   | { op: "increment"; key: StorageKey; exp: number };
 
-function open(env: Env, driver: string, ns: string): Storage {
+function open(
+  env: Env,
+  driver: string,
+  ns: string,
+  counts = { rpc: 0, fetch: 0 },
+): Storage {
   switch (driver) {
     case "kv":
       return workersKvStorage(env.KV, { prefix: `${ns}:`, listPageSize: 7 });
     case "do":
-      return durableObjectStorage(env.STORE, { name: ns });
+      return durableObjectStorage(counted(env.STORE, counts), { name: ns });
+    case "do-fetch":
+      return durableObjectStorage(counted(env.STORE, counts, false), { name: ns });
+    case "do-plain":
+      return durableObjectStorage(counted(env.STORE_PLAIN, counts), { name: ns });
     case "do-sqlite":
       return durableObjectStorage(env.STORE_SQL, { name: ns });
     default:
@@ -82,8 +141,15 @@ const json = (body: unknown, status = 200): Response =>
 export default {
   /** Route `POST /<driver>/<namespace>` to the driver. */
   async fetch(request: Request, env: Env): Promise<Response> {
-    const [, driver, ns] = new URL(request.url).pathname.split("/").map(decodeURIComponent);
+    const [, driver, ns, name] = new URL(request.url).pathname.split("/").map(decodeURIComponent);
     try {
+      if (driver === "transport") {
+        const counts = { rpc: 0, fetch: 0 };
+        const storage = open(env, ns, name, counts);
+        await storage.set(["t", "k"], await request.json() as Envelope);
+        const value = await storage.get(["t", "k"]);
+        return json({ ...counts, value });
+      }
       if (driver === "do-raw") {
         const stub = env.STORE.get(env.STORE.idFromName(ns));
         const body = await request.json() as StorageRequest;

@@ -13,7 +13,7 @@ import type { Envelope, Storage, StorageEntry, StorageKey } from "../../storage/
 import { StorageError } from "../../storage/mod.ts";
 
 /** Drivers the worker exposes. */
-export type WorkerdDriver = "kv" | "do" | "do-sqlite";
+export type WorkerdDriver = "kv" | "do" | "do-sqlite" | "do-fetch" | "do-plain";
 
 /** A running workerd with the storage worker loaded. */
 export interface WorkerdHarness {
@@ -45,7 +45,7 @@ export async function bundleStorageWorker(): Promise<string> {
   }
 }
 
-/** Start workerd with the storage worker, a KV namespace and two Durable Object classes. */
+/** Start workerd with the storage worker, a KV namespace and three Durable Object classes. */
 export async function startWorkerd(): Promise<WorkerdHarness> {
   const script = await bundleStorageWorker();
   const mf = new Miniflare({
@@ -56,6 +56,7 @@ export async function startWorkerd(): Promise<WorkerdHarness> {
     durableObjects: {
       STORE: "GatehouseStorageObject",
       STORE_SQL: { className: "SmallPageStorageObject", useSQLite: true },
+      STORE_PLAIN: "PlainStorageObject",
     },
   });
   await mf.ready;
