@@ -91,6 +91,11 @@ export interface PeerWorld {
    * with the access token → refresh. Throws unless every step succeeds.
    */
   flow(t: Target): Promise<void>;
+  /**
+   * Flows per second at `t` with the flows issued inside the Worker (bench/workers/_flows.ts):
+   * `n` full flows, `inFlight` at a time, in one `dispatchFetch` timed from here.
+   */
+  inWorker(t: Target, n: number, inFlight: number): Promise<number>;
   /** `OAUTH_KV` calls by method since the last call, then reset. */
   kvCalls(): Promise<Record<string, number>>;
   /** The resource (audience) at `t`. */
@@ -210,6 +215,13 @@ export async function startPeerWorld(): Promise<PeerWorld> {
         client_id: clientId,
       });
       if (!r.access_token) throw new Error(`${t}: refresh gave no access token`);
+    },
+    async inWorker(t, n, inFlight) {
+      const t0 = performance.now();
+      const res = await fetch(`https://noop.test/flows?t=${t}&n=${n}&c=${inFlight}`);
+      await must(res, 204, `in-Worker flows ${t}`);
+      await res.arrayBuffer();
+      return n / ((performance.now() - t0) / 1000);
     },
     async noop() {
       const res = await fetch("https://noop.test/");

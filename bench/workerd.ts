@@ -174,6 +174,12 @@ export async function workerdGroup(b: BenchContext): Promise<void> {
     kv: { one: [], eight: [] },
     do: { one: [], eight: [] },
   };
+  // The same flows issued inside the Worker: no Node ↔ workerd hop per request.
+  const inWorker: Record<Target, { one: number[]; eight: number[] }> = {
+    cf: { one: [], eight: [] },
+    kv: { one: [], eight: [] },
+    do: { one: [], eight: [] },
+  };
   let tokenRows;
   try {
     for (const t of TARGETS) {
@@ -190,6 +196,8 @@ export async function workerdGroup(b: BenchContext): Promise<void> {
         const t = TARGETS[(j + s) % TARGETS.length];
         fps[t].one.push(await flowsPerSecond(world, t, n1, 1));
         fps[t].eight.push(await flowsPerSecond(world, t, n8, 8));
+        inWorker[t].one.push(await world.inWorker(t, 2 * n1, 1));
+        inWorker[t].eight.push(await world.inWorker(t, 2 * n8, 8));
       }
     }
     tokenRows = await runPeerTokenGroup(world, {
@@ -229,9 +237,15 @@ export async function workerdGroup(b: BenchContext): Promise<void> {
   b.results["workerd.calls.cf"] = total(calls.cf);
   b.results["workerd.calls.kv"] = total(calls.kv);
   b.results["workerd.calls.do"] = total(calls.do);
+  const inOf = (t: Target) => ({
+    one: median(inWorker[t].one),
+    eight: median(inWorker[t].eight),
+  });
   for (const t of TARGETS) {
     b.results[`workerd.fps1.${t}`] = fpsOf(t).one;
     b.results[`workerd.fps8.${t}`] = fpsOf(t).eight;
+    b.results[`workerd.fps1.inWorker.${t}`] = inOf(t).one;
+    b.results[`workerd.fps8.inWorker.${t}`] = inOf(t).eight;
   }
   b.results["bundle.gz.cf"] = libs.cf.gz;
   b.results["bundle.gz.gatehouse"] = libs.core.gz;
@@ -305,6 +319,23 @@ export async function workerdGroup(b: BenchContext): Promise<void> {
       "",
       "",
     ],
+  ]));
+  emit();
+  const inCell = (t: Target) =>
+    `${inOf(t).one.toFixed(1)} / ${inOf(t).eight.toFixed(1)}` +
+    (t === "cf"
+      ? ""
+      : ` (${ratio(inOf(t).one / inOf("cf").one)} / ${ratio(inOf(t).eight / inOf("cf").eight)})`);
+  emit(
+    "Full flows/s issued **inside the Worker** (bench/workers/_flows.ts: the same flow, sent " +
+      "to the Worker's own `fetch` handler; one `dispatchFetch` per batch, median of " +
+      `${inWorker.cf.one.length} samples each, interleaved with the rows above). ` +
+      "Above, every request pays Miniflare's Node ↔ workerd hop (one more per Gatehouse " +
+      "flow: the consent page); here only the servers' own JS and storage calls count.",
+  );
+  emit();
+  emit(table(["full flows/s, 1 / 8 in flight", "CF", "Gatehouse, KV", "Gatehouse, DO"], [
+    ["issued inside the Worker", inCell("cf"), inCell("kv"), inCell("do")],
   ]));
   emit();
   emit(

@@ -8,7 +8,9 @@
  * - `noop.test`: an empty 204, the `dispatchFetch` round-trip floor; `noop.test/kv` returns and
  *   resets the count of storage calls: `OAUTH_KV` calls by method (both KV servers see a
  *   counting wrapper of the binding) and Gatehouse's Durable Object storage calls as `do.<op>`
- *   (one stub call each: JS RPC `handle`, or `fetch` for a stub without RPC).
+ *   (one stub call each: JS RPC `handle`, or `fetch` for a stub without RPC);
+ *   `noop.test/flows?t=<cf|kv|do>&n=<flows>&c=<in flight>` runs that many full flows from inside
+ *   this Worker against its own `fetch` handler (bench/workers/_flows.ts) and answers 204.
  *
  * @module
  */
@@ -19,6 +21,7 @@ import { durableObjectStorage, GatehouseStorageObject } from "../../storage/dura
 import type { DurableObjectNamespaceLike } from "../../storage/durable_object.ts";
 import { cfProvider } from "./_cf.ts";
 import { gatehouseServer, serve } from "./_gatehouse.ts";
+import { flows } from "./_flows.ts";
 
 export { GatehouseStorageObject };
 
@@ -83,12 +86,22 @@ function gatehouse(host: string, env: Env): AuthServer {
   return s;
 }
 
-export default {
+const worker = {
   // deno-lint-ignore no-explicit-any
   fetch(req: Request, env: Env, ctx: any): Response | Promise<Response> {
-    const host = new URL(req.url).host;
+    const url = new URL(req.url);
+    const host = url.host;
     if (host === "noop.test") {
-      if (new URL(req.url).pathname !== "/kv") return new Response(null, { status: 204 });
+      if (url.pathname === "/flows") {
+        const q = (k: string) => url.searchParams.get(k) ?? "";
+        return flows(
+          async (r) => await worker.fetch(r, env, ctx),
+          q("t"),
+          Number(q("n")),
+          Number(q("c")),
+        ).then(() => new Response(null, { status: 204 }));
+      }
+      if (url.pathname !== "/kv") return new Response(null, { status: 204 });
       const res = Response.json(kvCalls);
       for (const k of Object.keys(kvCalls)) delete kvCalls[k];
       return res;
@@ -97,3 +110,5 @@ export default {
     return serve(gatehouse(host, env), req);
   },
 };
+
+export default worker;

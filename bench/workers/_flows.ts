@@ -1,0 +1,134 @@
+/**
+ * In-Worker flow driver (internal): the same full flow as `PeerWorld.flow` (bench/_peers.ts) —
+ * register → authorize (→ consent approve) → code exchange → `/mcp` → refresh, a fresh client
+ * each time — but issued from inside the bench Worker straight to its `fetch` handler, so the
+ * figure is the server's own time (its JS and its storage calls) without the Node ↔ workerd
+ * `dispatchFetch` hop that every request pays in the other row.
+ */
+
+const REDIRECT = "http://127.0.0.1:33418/callback";
+
+/** One request to a server in this Worker. */
+export type Handler = (req: Request) => Promise<Response>;
+
+const b64url = (bytes: Uint8Array): string =>
+  btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+async function must(res: Response, status: number, what: string): Promise<Response> {
+  if (res.status !== status) {
+    throw new Error(`${what}: expected ${status}, got ${res.status}: ${await res.text()}`);
+  }
+  return res;
+}
+
+/** One full flow at `https://<target>.test` through `handle`; throws unless every step succeeds. */
+export async function flow(handle: Handler, target: string): Promise<void> {
+  const origin = `https://${target}.test`;
+  const form = (path: string, fields: Record<string, string>) =>
+    handle(
+      new Request(origin + path, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(fields).toString(),
+      }),
+    );
+  const registered = await must(
+    await handle(
+      new Request(origin + "/register", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          redirect_uris: [REDIRECT],
+          token_endpoint_auth_method: "none",
+          grant_types: ["authorization_code", "refresh_token"],
+          response_types: ["code"],
+          client_name: "Bench Client",
+        }),
+      }),
+    ),
+    201,
+    `register ${target}`,
+  );
+  const clientId = (await registered.json()).client_id;
+  const verifier = b64url(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = b64url(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier))),
+  );
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    scope: "mcp:read mcp:write",
+    resource: `${origin}/mcp`,
+    state: "st",
+  });
+  let res = await handle(new Request(`${origin}/authorize?${q}`, { redirect: "manual" }));
+  if (target !== "cf") {
+    const html = await (await must(res, 200, `authorize ${target}`)).text();
+    const field = (name: string) => {
+      const m = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
+      if (!m) throw new Error(`consent page has no ${name}`);
+      return m[1];
+    };
+    res = await form("/authorize", {
+      consent_id: field("consent_id"),
+      csrf: field("csrf"),
+      decision: "approve",
+    });
+  }
+  await must(res, 302, `authorize ${target}`);
+  await res.body?.cancel();
+  const code = new URL(res.headers.get("location")!).searchParams.get("code");
+  if (!code) throw new Error(`${target}: no code`);
+  const tokens = await (await must(
+    await form("/token", {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+      resource: `${origin}/mcp`,
+    }),
+    200,
+    `token ${target}`,
+  )).json();
+  const api = await must(
+    await handle(
+      new Request(`${origin}/mcp`, { headers: { authorization: `Bearer ${tokens.access_token}` } }),
+    ),
+    200,
+    `/mcp ${target}`,
+  );
+  await api.arrayBuffer();
+  const refreshed = await (await must(
+    await form("/token", {
+      grant_type: "refresh_token",
+      refresh_token: tokens.refresh_token,
+      client_id: clientId,
+    }),
+    200,
+    `refresh ${target}`,
+  )).json();
+  if (!refreshed.access_token) throw new Error(`${target}: refresh gave no access token`);
+}
+
+/**
+ * `n` flows at `target`, `inFlight` at a time. (Timed by the caller, outside workerd: inside,
+ * the clock stands still between I/O.)
+ */
+export async function flows(
+  handle: Handler,
+  target: string,
+  n: number,
+  inFlight: number,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < n) {
+      next++;
+      await flow(handle, target);
+    }
+  }));
+}
