@@ -196,8 +196,8 @@ export async function workerdGroup(b: BenchContext): Promise<void> {
         const t = TARGETS[(j + s) % TARGETS.length];
         fps[t].one.push(await flowsPerSecond(world, t, n1, 1));
         fps[t].eight.push(await flowsPerSecond(world, t, n8, 8));
-        inWorker[t].one.push(await world.inWorker(t, 2 * n1, 1));
-        inWorker[t].eight.push(await world.inWorker(t, 2 * n8, 8));
+        inWorker[t].one.push(await world.inWorker(t, n1, 1));
+        inWorker[t].eight.push(await world.inWorker(t, n8, 8));
       }
     }
     tokenRows = await runPeerTokenGroup(world, {
