@@ -46,6 +46,14 @@ export class Store {
     return isLive(v, this.now()) ? { data: v!.data as T, stored: v! } : undefined;
   }
 
+  /**
+   * Hint that a compareAndSwap of `key` follows (see `Storage.prefetch`): resolves at once on
+   * drivers without it; never rejects (a failed hint only costs the driver its own read later).
+   */
+  prefetch(key: StorageKey): Promise<void> {
+    return this.driver.prefetch?.(key).catch(() => {}) ?? Promise.resolve();
+  }
+
   /** Write only if the stored value is still exactly `expected`; true when written. */
   compareAndSwap<T>(
     key: StorageKey,

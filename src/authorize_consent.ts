@@ -137,7 +137,13 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
       "The form's security token does not match.",
     );
   }
-  const client = await ctx.findClient(pending.clientId);
+  // The answer's grant id is known now: where the driver's compare-and-swap must read first
+  // (Workers KV), that read runs alongside the client's instead of after it.
+  const grantId = await consentGrantId(pending.nonce);
+  const [client] = await Promise.all([
+    ctx.findClient(pending.clientId),
+    ctx.store.prefetch(["grant", grantId]),
+  ]);
   if (!client) return errorPage(400, "Unknown client", "This application is no longer registered.");
   let who: Identity | Response | undefined;
   try {
@@ -165,7 +171,6 @@ export async function authorizePost(ctx: Ctx, req: Request): Promise<Response> {
   // Single use, approve or deny: the answer creates the grant under an id derived from the
   // form's nonce, only where none exists (compare-and-swap, atomic on the strong drivers); a
   // replayed answer finds it and is refused. A denial stores the same grant, revoked.
-  const grantId = await consentGrantId(pending.nonce);
   const base = {
     subject: pending.subject,
     clientId: client.client_id,

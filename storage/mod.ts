@@ -127,6 +127,14 @@ export interface Storage {
    * on strong drivers; Workers KV undercounts either way).
    */
   increment?(key: StorageKey, exp: number): Promise<number>;
+  /**
+   * Optional hint: a `compareAndSwap` of `key` is coming in this request. A
+   * driver whose `compareAndSwap` must read first (Workers KV) reads now, so
+   * that read overlaps the caller's other work (a round trip in parallel
+   * instead of in sequence). Never needed for correctness: the
+   * `compareAndSwap` compares as always. Strong drivers leave it out.
+   */
+  prefetch?(key: StorageKey): Promise<void>;
 }
 
 /** Wrap `data` in an {@link Envelope} expiring at `exp` (epoch ms) or never. */

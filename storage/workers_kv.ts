@@ -220,6 +220,8 @@ export function workersKvStorage(
     name: "workers-kv",
     consistency: "eventual",
     get: (key) => wrap("get", async () => decode(await read(full(key)))),
+    // A read that fills the memo, so the compareAndSwap that follows makes one call (a put).
+    prefetch: (key) => wrap("get", async () => void await read(full(key))),
     set: (key, value) =>
       wrap("set", async () => {
         const k = full(key);

@@ -157,6 +157,17 @@ describe("workers-kv driver specifics", () => {
     calls.length = 0;
     assert.equal(await s.compareAndSwap(["grant", "fresh"], undefined, envelope(1)), true);
     assert.deepEqual(calls, ["get", "put"]);
+    // `prefetch` is that read made ahead (alongside other work): the compareAndSwap then puts.
+    calls.length = 0;
+    await s.prefetch!(["grant", "ahead"]);
+    assert.deepEqual(calls, ["get"]);
+    assert.equal(await s.compareAndSwap(["grant", "ahead"], undefined, envelope(1)), true);
+    assert.deepEqual(calls, ["get", "put"]);
+    // … and decides on what it read: a key present is not "absent".
+    calls.length = 0;
+    await s.prefetch!(["grant", "ahead"]);
+    assert.equal(await s.compareAndSwap(["grant", "ahead"], undefined, envelope(2)), false);
+    assert.deepEqual(calls, ["get"]);
   });
 
   test("read memo: two compareAndSwaps from one read in one isolate — only the first writes", async () => {
