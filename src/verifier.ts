@@ -59,6 +59,7 @@ const NO_HEADER: Record<string, unknown> = Object.freeze({});
 const NO_SCOPES: readonly string[] = Object.freeze([]);
 // Taken once: edge-runtime's global `Array` is a Proxy, so each `Array.isArray` there is a trap.
 const isArray = Array.isArray;
+const imul = Math.imul;
 
 /**
  * Creates a verifier for one resource. Throws TypeError for invalid options (not for tokens).
@@ -121,6 +122,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     maxMaxAgeMs: options.jwksCache?.maxMaxAgeMs,
     timeoutMs: options.jwksCache?.timeoutMs,
   });
+  // The fresh-token fast path (below) runs for a token string with local keys, no introspection
+  // and no revocation hop.
+  const fastPathOn = hasLocalKeys && introspection === undefined &&
+    (revocation === undefined || revocation.mode === "stateless");
   const counters = { signatureChecks: 0, cacheHits: 0, introspections: 0, revocationChecks: 0 };
 
   const fail = (f: Failure, required: readonly string[]): VerifyFailure =>
@@ -149,6 +154,31 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   };
 
+  // Admission (when no revocation or introspection state lives in the entry): a token enters
+  // the cache on its second successful check within the last ≈ maxEntries/2 … maxEntries fresh
+  // tokens. MCP clients reuse one access token for many calls (cached from the third); a token
+  // seen once is never reused, and caching it would keep ≈ 0.75 KB per token alive long enough
+  // to cost young-generation GC copies (≈ 1.5 µs per fresh verify in Deno). "Seen" keeps only
+  // 30-bit hashes of the signature's last characters (small integers: no per-entry object), in
+  // two generations of at most maxEntries/2 each. A collision only admits a token early.
+  let seen = new Set<number>();
+  let seenBefore = new Set<number>();
+  const admit = (token: string): boolean => {
+    if (!fastPathOn || maxEntries === 0) return true;
+    let h = 0;
+    for (let i = token.length - 9; i < token.length - 1; i++) {
+      h = (imul(h, 31) + token.charCodeAt(i)) | 0;
+    }
+    h &= 0x3fffffff;
+    if (seen.has(h) || seenBefore.has(h)) return true;
+    if (seen.size >= maxEntries >> 1) {
+      seenBefore = seen;
+      seen = new Set();
+    }
+    seen.add(h);
+    return false;
+  };
+
   const scoped = (verified: VerifiedToken, required: readonly string[]): VerifyResult =>
     required.length > 0 && checkScopes(verified.scopes, required).length > 0
       ? fail(
@@ -161,8 +191,6 @@ export function createVerifier(options: VerifierOptions): Verifier {
   // One promise (the signature check), no await, the header of the previous token remembered by
   // its exact text. Anything unusual (a malformed part, an unknown key, a cached token) returns
   // undefined and the full path re-checks the token from scratch, so errors are unchanged.
-  const fastPathOn = hasLocalKeys && introspection === undefined &&
-    (revocation === undefined || revocation.mode === "stateless");
   let memoHeader = "";
   let memoAlg: JwtAlgorithm = "EdDSA";
   let memoKid: string | undefined;
@@ -204,11 +232,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
           }
           const verified = validateClaims(payload, token, at);
           if (verified instanceof Failure) return fail(verified, required);
-          remember(token, {
-            verified,
-            expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
-            introspectedAt: undefined,
-          });
+          if (admit(token)) {
+            remember(token, {
+              verified,
+              expiresAtMs: verified.expiresAt * 1000 + toleranceMs,
+              introspectedAt: undefined,
+            });
+          }
           return scoped(verified, required);
         } catch {
           return lastResort(required);
@@ -302,7 +332,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       const result = await verifyMiss(token, at, required);
       if (result instanceof Failure) return fail(result, required);
       entry = result;
-      remember(token, entry);
+      if (admit(token)) remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
       ? await checkRevocation(entry, at, revocation, counters)

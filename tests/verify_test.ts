@@ -492,26 +492,65 @@ describe("helpers", () => {
 });
 
 describe("verified-token cache", () => {
-  it("a repeat verify skips the signature check", async () => {
+  it("a token is cached on its second check; later repeats skip the signature check", async () => {
     const { verifier } = setup();
     const token = await signToken(ed);
     assert.equal((await verifier.verify(bearer(token))).ok, true);
     assert.equal(verifier.stats().signatureChecks, 1);
+    assert.equal((await verifier.verify(token)).ok, true);
+    assert.equal(verifier.stats().signatureChecks, 2);
+    assert.equal(verifier.stats().cacheHits, 0);
     for (let i = 0; i < 5; i++) assert.equal((await verifier.verify(bearer(token))).ok, true);
-    assert.equal(verifier.stats().signatureChecks, 1);
+    assert.equal(verifier.stats().signatureChecks, 2);
     assert.equal(verifier.stats().cacheHits, 5);
+  });
+
+  it("tokens seen once do not evict the cached ones (second-sight admission)", async () => {
+    const { verifier } = setup({ cache: { maxEntries: 2 } });
+    const [a, b] = await Promise.all([signToken(ed), signToken(ed)]);
+    for (const t of [a, a, b, b]) assert.equal((await verifier.verify(t)).ok, true);
+    const once = await Promise.all(Array.from({ length: 6 }, () => signToken(ed)));
+    for (const t of once) assert.equal((await verifier.verify(t)).ok, true);
+    assert.equal(verifier.stats().signatureChecks, 10);
+    assert.equal((await verifier.verify(a)).ok, true);
+    assert.equal((await verifier.verify(b)).ok, true);
+    assert.equal(verifier.stats().signatureChecks, 10, "a and b still cached");
+    assert.equal(verifier.stats().cacheHits, 2);
+  });
+
+  it("a token seen again only after maxEntries others counts as seen once", async () => {
+    const { verifier } = setup({ cache: { maxEntries: 2 } });
+    const [x, y, z] = await Promise.all([signToken(ed), signToken(ed), signToken(ed)]);
+    for (const t of [x, y, z, x]) assert.equal((await verifier.verify(t)).ok, true);
+    assert.equal(verifier.stats().signatureChecks, 4);
+    assert.equal((await verifier.verify(x)).ok, true); // second sight within the window
+    assert.equal((await verifier.verify(x)).ok, true); // cached
+    assert.equal(verifier.stats().signatureChecks, 5);
+    assert.equal(verifier.stats().cacheHits, 1);
+  });
+
+  it("with revocation state to keep, a token is cached on first sight", async () => {
+    const { verifier } = setup({
+      revocation: { mode: "cached", ttlMs: 60_000, isRevoked: () => Promise.resolve(false) },
+    });
+    const token = await signToken(ed);
+    for (let i = 0; i < 3; i++) assert.equal((await verifier.verify(token)).ok, true);
+    assert.equal(verifier.stats().signatureChecks, 1);
+    assert.equal(verifier.stats().cacheHits, 2);
   });
 
   it("scopes are still checked on a cache hit", async () => {
     const { verifier } = setup();
     const token = await signToken(ed, { claims: { scope: "mcp:read" } });
     assert.equal((await verifier.verify(token, { scopes: ["mcp:read"] })).ok, true);
+    assert.equal((await verifier.verify(token, { scopes: ["mcp:read"] })).ok, true); // admitted
     await expectFailure(
       await verifier.verify(token, { scopes: ["mcp:write"] }),
       403,
       "insufficient_scope",
     );
-    assert.equal(verifier.stats().signatureChecks, 1);
+    assert.equal(verifier.stats().signatureChecks, 2);
+    assert.equal(verifier.stats().cacheHits, 1);
   });
 
   it("honours exp with the injected clock", async () => {
@@ -527,15 +566,16 @@ describe("verified-token cache", () => {
   it("is bounded (LRU eviction)", async () => {
     const { verifier } = setup({ cache: { maxEntries: 2 } });
     const [a, b, c] = await Promise.all([signToken(ed), signToken(ed), signToken(ed)]);
-    await verifier.verify(a);
-    await verifier.verify(b);
+    // Each token is checked twice (second-sight admission) before it is cached.
+    for (const t of [a, a, b, b]) await verifier.verify(t);
     await verifier.verify(a); // a is now most recent
-    await verifier.verify(c); // evicts b
-    assert.equal(verifier.stats().signatureChecks, 3);
+    await verifier.verify(c);
+    await verifier.verify(c); // cached: evicts b
+    assert.equal(verifier.stats().signatureChecks, 6);
     await verifier.verify(a);
-    assert.equal(verifier.stats().signatureChecks, 3);
+    assert.equal(verifier.stats().signatureChecks, 6);
     await verifier.verify(b);
-    assert.equal(verifier.stats().signatureChecks, 4);
+    assert.equal(verifier.stats().signatureChecks, 7);
   });
 
   it("cache: false checks the signature every time", async () => {
