@@ -301,15 +301,23 @@ const EDDSA_PARAMS: Algorithm = { name: "Ed25519" };
 
 /** Checks a JWS signature with a key whose algorithm was already matched to the header. */
 export function verifySignature(key: VerificationKey, jws: ParsedJws): Promise<boolean> {
-  if (key.alg === "ES256") {
-    if (jws.signature.length !== 64) return Promise.resolve(false);
-    return (subtle ??= crypto.subtle).verify(
-      ES256_PARAMS,
-      key.key,
-      jws.signature,
-      jws.signingInput,
-    );
-  }
-  if (jws.signature.length !== 64) return Promise.resolve(false);
-  return (subtle ??= crypto.subtle).verify(EDDSA_PARAMS, key.key, jws.signature, jws.signingInput);
+  return verifyBytes(key, jws.signature, jws.signingInput);
+}
+
+/**
+ * {@linkcode verifySignature} on the raw parts: `signature` (64 bytes for both algorithms, else
+ * false) over `signingInput`, with a key whose algorithm was already matched to the header.
+ */
+export function verifyBytes(
+  key: VerificationKey,
+  signature: Uint8Array<ArrayBuffer>,
+  signingInput: Uint8Array<ArrayBuffer>,
+): Promise<boolean> {
+  if (signature.length !== 64) return Promise.resolve(false);
+  return (subtle ??= crypto.subtle).verify(
+    key.alg === "ES256" ? ES256_PARAMS : EDDSA_PARAMS,
+    key.key,
+    signature,
+    signingInput,
+  );
 }

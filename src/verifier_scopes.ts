@@ -7,14 +7,21 @@
 /** Map of a scope to the scopes it directly includes (e.g. `{"mcp:admin": ["mcp:write"]}`). */
 export type ScopeHierarchy = Record<string, string[]>;
 
-/** Splits an OAuth `scope` string into its distinct scope tokens. */
+// The last split, kept private (callers get copies): tokens of one client repeat their scope.
+let lastScope = "";
+let lastScopes: readonly string[] = [];
+
+/** Splits an OAuth `scope` string into its distinct scope tokens (a new array each call). */
 export function splitScopes(scope: unknown): string[] {
   if (typeof scope !== "string") return [];
+  if (scope === lastScope) return lastScopes.slice();
   const out: string[] = [];
   for (const s of scope.split(" ")) {
     if (s !== "" && !out.includes(s)) out.push(s);
   }
-  return out;
+  lastScope = scope;
+  lastScopes = out;
+  return out.slice();
 }
 
 /**

@@ -505,6 +505,22 @@ describe("verified-token cache", () => {
     assert.equal(verifier.stats().cacheHits, 5);
   });
 
+  it("each verified token has its own scopes array", async () => {
+    const { verifier } = setup();
+    const [a, b] = await Promise.all([
+      signToken(ed, { claims: { scope: "mcp:read mcp:write mcp:read" } }),
+      signToken(ed, { claims: { scope: "mcp:read mcp:write mcp:read" } }),
+    ]);
+    const ra = await verifier.verify(a);
+    assert.ok(ra.ok);
+    assert.deepEqual(ra.claims.scopes, ["mcp:read", "mcp:write"]);
+    ra.claims.scopes.push("mcp:admin");
+    const rb = await verifier.verify(b);
+    assert.ok(rb.ok);
+    assert.deepEqual(rb.claims.scopes, ["mcp:read", "mcp:write"]);
+    assert.notEqual(rb.claims.scopes, ra.claims.scopes);
+  });
+
   it("tokens seen once do not evict the cached ones (second-sight admission)", async () => {
     const { verifier } = setup({ cache: { maxEntries: 2 } });
     const [a, b] = await Promise.all([signToken(ed), signToken(ed)]);
