@@ -93,7 +93,13 @@ export interface VerifierOptions {
   scopesSupported?: string[];
   /** scope → scopes it includes, applied transitively. */
   scopeHierarchy?: ScopeHierarchy;
-  /** Verified-token cache (default 1000 entries); `false` disables it. */
+  /**
+   * Verified-token cache (default 1000 entries, least recently used evicted); `false` disables
+   * it. Without revocation (or with `stateless`) and without introspection, a token is cached on
+   * its second successful check within the last `maxEntries/2` … `maxEntries` fresh tokens, so a
+   * token seen once (never reused) does not evict the reused ones and costs no retained memory;
+   * with `strict` / `cached` revocation or introspection every verified token is cached at once.
+   */
   cache?: { maxEntries?: number } | false;
   /** Revocation policy (default: stateless). */
   revocation?: RevocationOptions;
