@@ -36,6 +36,11 @@
  * small requests per second). Expired entries are purged by the object's
  * alarm; the library enforces `exp` on read regardless.
  *
+ * This module loads `cloudflare:workers` with a top-level `await` (to pick
+ * {@link DurableObjectBase}), so it is an ES module only: bundle it as ESM
+ * (target es2022 or later, as wrangler does); a CommonJS or IIFE bundle, or
+ * `require()`, fails.
+ *
  * @module
  */
 import type { Envelope, ListOptions, Storage, StorageEntry, StorageKey } from "./mod.ts";

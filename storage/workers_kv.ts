@@ -25,7 +25,7 @@
  *   that read the same value both write. So a grant write racing a
  *   revocation can undo it, and concurrent refreshes inside the retry window
  *   can each rotate (see the README's Workers KV numbers).
- * - **The read memo** (issue 12): the driver remembers, per key, the text it
+ * - **The read memo**: the driver remembers, per key, the text it
  *   last read or wrote (at most {@link WORKERS_KV_MEMO_KEYS} keys, trusted for
  *   {@link WORKERS_KV_MEMO_MS} ms), updated *before* a write is awaited.
  *   `compareAndSwap` compares `expected` with a fresh memo entry and skips
