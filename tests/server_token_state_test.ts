@@ -164,7 +164,7 @@ async function legacyGrant(s: TestServer, storage: Storage) {
       clientId: c.client_id,
       scopes: ["mcp:read"],
       exp,
-      publicClient: { grantTypes: ["authorization_code", "refresh_token"] },
+      // No `publicClient` snapshot: 0.1.0 records predate it, so /token reads the client.
     }, exp),
   );
   return { clientId: c.client_id, gid, token };
