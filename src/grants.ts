@@ -1,6 +1,6 @@
 /**
  * Grants, authorization codes, refresh tokens and access-token issuance.
- * A grant record carries its own code and refresh-token state (issue 12):
+ * A grant record carries its own code and refresh-token state:
  * codes and refresh tokens are `<grantId>.<secret>` (256-bit secret), stored
  * only as SHA-256 hashes inside the grant, and single use and rotation are
  * one compare-and-swap of the grant record.
@@ -46,7 +46,7 @@ export interface StoredGrant extends GrantRecord {
 }
 
 /**
- * The authorization code of a grant, inside the grant record (issue 12): the
+ * The authorization code of a grant, inside the grant record: the
  * code is `<grantId>.<secret>` and only its SHA-256 is kept. Set at approval;
  * `usedAt` is set by the one exchange that wins the grant's compare-and-swap.
  */

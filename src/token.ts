@@ -73,7 +73,7 @@ async function readPresented(
 /**
  * A public client (`none`) named by the live code or refresh token's own record, when the
  * request carries no credentials and the same `client_id`: then authenticating it needs no
- * read of the client record (issue 12), because for a public client there is nothing to
+ * read of the client record, because for a public client there is nothing to
  * check but the id. The snapshot was taken when the code (≤ `codeTtl` ago) or refresh token
  * was issued; refresh tokens carry one only for registered clients, which never change
  * (deleting one revokes its grants, which the grant read then sees). Only a presented value

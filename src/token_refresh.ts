@@ -2,7 +2,7 @@
  * The `refresh_token` grant (RFC 6749 §6; OAuth 2.1 §4.3.1 rotation;
  * RFC 9700 §4.14.2 reuse detection), retry-safe. A refresh token is
  * `<grantId>.<secret>`; the grant record holds the current token's hash and
- * the previous one's (issue 12):
+ * the previous one's:
  *
  * 1. **Look up** the grant the token names (one read, done by `/token`).
  * 2. **Validate** the token against the grant's current slot, the client, and
