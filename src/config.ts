@@ -103,7 +103,19 @@ function keyShapeOk(k: unknown): boolean {
  * pulling zod's record and enum schemas into the bundle: ≈ 3.5 KB).
  */
 const objectOf = (ok: (v: unknown) => boolean) => (r: unknown): boolean =>
-  typeof r === "object" && r !== null && !Array.isArray(r) && Object.values(r).every(ok);
+  isPlainObject(r) && Object.values(r).every(ok);
+/**
+ * An object literal (or a null-prototype object), as zod's record required: not an array, Map,
+ * Date, RegExp, boxed string or class instance, whose fields the server would never read.
+ * The same test as zod's own `isPlainObject` (so another realm's objects pass too).
+ */
+function isPlainObject(r: unknown): r is object {
+  if (typeof r !== "object" || r === null || Array.isArray(r)) return false;
+  const ctor = (r as { constructor?: unknown }).constructor;
+  if (typeof ctor !== "function") return true; // none, or a field named "constructor"
+  const proto: unknown = ctor.prototype;
+  return typeof proto === "object" && proto !== null && Object.hasOwn(proto, "isPrototypeOf");
+}
 
 const policy = () => [z.literal("open"), z.literal("closed"), z.custom(isFunction)] as const;
 
@@ -216,14 +228,17 @@ const FIELDS: { [K in keyof AuthServerConfig]-?: () => z.ZodMiniType } = {
   rateLimits: () =>
     z.optional(z.union([
       z.literal(false),
-      z.strictObject(Object.fromEntries(
-        ["register", "authorize", "token", "revoke", "introspect"].map((endpoint) => [
-          endpoint,
-          z.optional(
-            z.strictObject({ ip: z.optional(rateRule()), client: z.optional(rateRule()) }),
-          ),
-        ]),
-      )),
+      z.pipe(
+        z.custom(isPlainObject),
+        z.strictObject(Object.fromEntries(
+          ["register", "authorize", "token", "revoke", "introspect"].map((endpoint) => [
+            endpoint,
+            z.optional(
+              z.strictObject({ ip: z.optional(rateRule()), client: z.optional(rateRule()) }),
+            ),
+          ]),
+        )),
+      ),
     ])),
   clientIp: fn,
   now: fn,
@@ -266,8 +281,11 @@ function check(
     }
     if (k in rec) data[k] = r.data;
   }
-  const unknown = Object.keys(rec).find((k) => !(k in FIELDS));
-  if (unknown) return { problem: ["(config)", `unknown field ${JSON.stringify(unknown)}`] };
+  // Own fields of FIELDS only (`in` would also find "constructor", "toString", …).
+  const unknown = Object.keys(rec).find((k) => !Object.hasOwn(FIELDS, k));
+  if (unknown !== undefined) {
+    return { problem: ["(config)", `unknown field ${JSON.stringify(unknown)}`] };
+  }
   return { data: data as unknown as AuthServerConfig };
 }
 
