@@ -158,6 +158,8 @@ export function workersKvStorage(
   const memo = new Map<string, { text: string | null; at: number; seq: number }>();
   // Keys with a write (put or delete) of this isolate's still under way → how many.
   const inflight = new Map<string, number>();
+  // Keys with a read of this isolate's under way → one mark per read (see `read`).
+  const reading = new Map<string, Set<{ written: boolean }>>();
   const now = options.now ?? Date.now;
   let seq = 0;
   const remember = (k: string, text: string | null): void => {
@@ -181,10 +183,23 @@ export function workersKvStorage(
    */
   const read = async (k: string): Promise<string | null> => {
     const started = seq;
-    const text = await ns.get(k);
+    // Marked by a write of this isolate to `k` while this read is under way: its answer may
+    // predate that write, so it is never remembered, even when the write's own entry has
+    // been evicted meanwhile (which left nothing newer in the memo to prefer).
+    const mark = { written: false };
+    let marks = reading.get(k);
+    if (!marks) reading.set(k, marks = new Set());
+    marks.add(mark);
+    let text: string | null;
+    try {
+      text = await ns.get(k);
+    } finally {
+      marks.delete(mark);
+      if (marks.size === 0) reading.delete(k);
+    }
     const m = memo.get(k);
     if (m && (m.seq > started || inflight.has(k))) return m.text;
-    if (!inflight.has(k)) remember(k, text);
+    if (!inflight.has(k) && !mark.written) remember(k, text);
     return text;
   };
   /**
@@ -199,6 +214,7 @@ export function workersKvStorage(
     options: { expirationTtl?: number } = {},
   ) => {
     const before = memo.get(k);
+    reading.get(k)?.forEach((r) => (r.written = true));
     remember(k, text);
     const mine = memo.get(k);
     inflight.set(k, (inflight.get(k) ?? 0) + 1);

@@ -252,6 +252,42 @@ describe("workers-kv driver specifics", () => {
     assert.deepEqual(JSON.parse((await kv.get("memo4:grant:g"))!).data, { n: 1 });
   });
 
+  test("read memo: a read that started before this isolate's write, finishing after that write's entry was evicted, plants nothing stale", async () => {
+    // Miniflare's KV; the prefetch's get reads KV at once but its answer is held (a promise
+    // gate, no sleeping) while another request of this isolate creates the key and a flood of
+    // reads of other keys evicts that write's memo entry. The held answer ("absent") is then
+    // older than this isolate's own write: remembered, it let a replayed consent answer's
+    // create-if-absent overwrite the grant the first answer created.
+    const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
+    let release = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let holdNext = false;
+    const held: KvNamespaceLike = {
+      get: async (k) => {
+        const hold = holdNext;
+        holdNext = false;
+        const v = await kv.get(k);
+        if (hold) await gate;
+        return v;
+      },
+      put: (k, v, o) => kv.put(k, v, o),
+      delete: (k) => kv.delete(k),
+      list: (o) => kv.list(o),
+    };
+    const s = workersKvStorage(held, { prefix: "memo5:" });
+    const key = ["grant", "g"];
+    holdNext = true;
+    const prefetching = s.prefetch!(key);
+    assert.equal(await s.compareAndSwap(key, undefined, envelope({ first: true })), true);
+    await Promise.all(
+      Array.from({ length: WORKERS_KV_MEMO_KEYS + 10 }, (_, i) => s.get(["refresh", `f${i}`])),
+    );
+    release();
+    await prefetching;
+    assert.equal(await s.compareAndSwap(key, undefined, envelope({ second: true })), false);
+    assert.deepEqual(JSON.parse((await kv.get("memo5:grant:g"))!).data, { first: true });
+  });
+
   test("list follows KV cursors across pages", async () => {
     const kv = await workerd.mf.getKVNamespace("KV") as unknown as KvNamespaceLike;
     const s = workersKvStorage(kv, { prefix: "pages:", listPageSize: 3 });
