@@ -51,7 +51,12 @@ export class Store {
    * drivers without it; never rejects (a failed hint only costs the driver its own read later).
    */
   prefetch(key: StorageKey): Promise<void> {
-    return this.driver.prefetch?.(key).catch(() => {}) ?? Promise.resolve();
+    try {
+      // A driver's hint that throws, or returns something other than a promise, is ignored too.
+      return Promise.resolve(this.driver.prefetch?.(key)).then(() => {}, () => {});
+    } catch {
+      return Promise.resolve();
+    }
   }
 
   /** Write only if the stored value is still exactly `expected`; true when written. */

@@ -74,3 +74,23 @@ test("config: scope maps and rate limits must be plain objects (a Map, Date or R
     );
   }
 });
+
+test("store prefetch: a driver hint that throws synchronously or returns no promise changes nothing", async () => {
+  const { Store } = await import("../src/_store.ts");
+  const { memoryStorage } = await import("../mod.ts");
+  for (
+    const prefetch of [
+      () => {
+        throw new Error("sync failure");
+      },
+      () => undefined,
+      () => Promise.reject(new Error("async failure")),
+      () => ({ then: 1 }),
+    ]
+  ) {
+    const driver = { ...memoryStorage(), prefetch } as unknown as import("../mod.ts").Storage;
+    const store = new Store(driver, Date.now);
+    // Never throws, never rejects: the consent answer's outcome does not depend on the hint.
+    await store.prefetch(["grant", "g"]);
+  }
+});
