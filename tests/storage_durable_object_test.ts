@@ -62,6 +62,12 @@ describe("durable-object driver specifics", () => {
     assert.equal((r.body.value as { data: unknown }).data, "v");
   });
 
+  test("the SQLite-backed object (its contract above) is reached over JS RPC too", async () => {
+    const r = await workerd.post("/transport/do-sqlite/rpc", envelope("s"));
+    assert.deepEqual([r.body.rpc, r.body.fetch], [2, 0]);
+    assert.equal((r.body.value as { data: unknown }).data, "s");
+  });
+
   test("an object class without RPC is reached over fetch after one refusal", async () => {
     // PlainStorageObject does not extend DurableObject: workerd refuses the first `handle` call
     // before it runs; the driver then stays on fetch (set over fetch, get over fetch).

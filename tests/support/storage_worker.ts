@@ -107,7 +107,7 @@ function open(
     case "do-plain":
       return durableObjectStorage(counted(env.STORE_PLAIN, counts), { name: ns });
     case "do-sqlite":
-      return durableObjectStorage(env.STORE_SQL, { name: ns });
+      return durableObjectStorage(counted(env.STORE_SQL, counts), { name: ns });
     default:
       throw new Error(`unknown driver ${driver}`);
   }
