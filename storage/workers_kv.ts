@@ -30,7 +30,9 @@
  *   {@link WORKERS_KV_MEMO_MS} ms), updated *before* a write is awaited.
  *   `compareAndSwap` compares `expected` with a fresh memo entry and skips
  *   its own `get` (the caller has just read the key: one KV call, not two);
- *   without a fresh entry it reads as before. A read while this isolate's own
+ *   without a fresh entry it reads as before. A read that overlapped a write
+ *   of this isolate's to the key is never remembered (its answer may predate
+ *   the write). A read while this isolate's own
  *   write to the key is still under way returns that write, not the older
  *   value KV may still serve; an entry whose write is under way is never
  *   evicted, and a write KV refuses (e.g. its 429 for a second write to a
