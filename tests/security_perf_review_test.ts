@@ -1,5 +1,5 @@
 /**
- * Review of the issue-12 performance changes (config validation rewrite, Durable Object RPC
+ * Review of the performance changes (config validation rewrite, Durable Object RPC
  * transport, Workers KV prefetch, verify fast path): each test pins a behaviour the change
  * must keep, found by comparing the new code with the previous release's on edge cases.
  */
