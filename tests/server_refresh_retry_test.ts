@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { memoryStorage } from "../storage/memory.ts";
 import {
   expectError,
+  refreshOk,
   refreshWith,
   register,
   RESOURCE,
@@ -21,11 +22,7 @@ import type { TestServer } from "./support/flow.ts";
 
 type Body = Record<string, string | number>;
 
-async function refresh(s: TestServer, token: string, clientId: string): Promise<Body> {
-  const res = await refreshWith(s, token, clientId);
-  assert.equal(res.status, 200, await res.clone().text());
-  return await res.json();
-}
+const refresh = refreshOk;
 
 const revoked = (s: TestServer) =>
   s.events.filter((e) => e.type === "refresh.reuse_detected" || e.type === "grant.revoked").length;

@@ -19,6 +19,7 @@ import {
   confidentialTokens,
   expectError,
   REDIRECT,
+  refreshOk,
   refreshWith,
   register,
   RESOURCE,
@@ -29,11 +30,7 @@ import type { TestServer } from "./support/flow.ts";
 
 type Body = Record<string, string | number>;
 
-async function refresh(s: TestServer, token: string, clientId: string): Promise<Body> {
-  const res = await refreshWith(s, token, clientId);
-  assert.equal(res.status, 200, await res.clone().text());
-  return await res.json();
-}
+const refresh = refreshOk;
 
 const reuses = (s: TestServer) =>
   s.events.filter((e) => e.type === "refresh.reuse_detected").length;

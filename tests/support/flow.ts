@@ -214,6 +214,17 @@ export function refreshWith(
   });
 }
 
+/** A refresh that must succeed (200): the token response's JSON body. */
+export async function refreshOk(
+  s: TestServer,
+  refreshToken: string,
+  clientId: string,
+): Promise<Record<string, string | number>> {
+  const res = await refreshWith(s, refreshToken, clientId);
+  assert.equal(res.status, 200, await res.clone().text());
+  return await res.json();
+}
+
 /**
  * Serve an authorization server over real HTTP (127.0.0.1, free port): `configFor` gets the
  * origin (`http://127.0.0.1:<port>`, to use as issuer) and returns the config.
