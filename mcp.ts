@@ -73,6 +73,7 @@ export {
   principalOf,
   type ToolCallLimits,
   type ToolGateOptions,
+  type ToolHookFailure,
   type ToolRegistrar,
 } from "./src/mcp/tools.ts";
 export {

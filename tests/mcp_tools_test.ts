@@ -21,6 +21,7 @@ import {
   mcpHandlerVerifyToken,
   protectMcp,
   type ToolCallEvent,
+  type ToolHookFailure,
 } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import { takeSlot } from "../src/mcp/_counter.ts";
@@ -52,10 +53,20 @@ async function message(res: Response) {
   return JSON.parse(data!.slice(6));
 }
 
-function v2Gate(opts: { hide?: boolean; events?: ToolCallEvent[]; throwing?: boolean } = {}) {
+function v2Gate(
+  opts: {
+    hide?: boolean;
+    events?: ToolCallEvent[];
+    throwing?: boolean;
+    failures?: ToolHookFailure[];
+    quiet?: boolean;
+  } = {},
+) {
   let ran = 0;
   const gate = createToolGate({
     storage: memoryStorage(),
+    ...(opts.failures ? { onHookError: (f: ToolHookFailure) => void opts.failures!.push(f) } : {}),
+    quiet: opts.quiet,
     toolList: opts.hide ? "hide" : "annotate",
     limits: false,
     onToolCall: (e) => {
@@ -140,6 +151,29 @@ describe("audit hooks", () => {
     assert.equal(events[0].subject, "user-1");
     assert.deepEqual(events[0].scopesRequired, ["mcp:read"]);
     assert.ok(logged.some((a) => String(a[0]).includes("onToolCall hook threw")));
+    assert.ok(logged.every((a) => !String(a.join(" ")).includes("    at ")), "no stack trace");
+  });
+
+  it("a throwing onToolCall is also an onHookError event; quiet leaves the console alone", async () => {
+    const failures: ToolHookFailure[] = [];
+    const { handler } = v2Gate({ events: [], throwing: true, failures, quiet: true });
+    const logged: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const res = await handler(
+        rpc("tools/call", { name: "read", arguments: {} }, await tokenWith("mcp:read")),
+      );
+      assert.equal(res.status, 200);
+    } finally {
+      console.error = original;
+    }
+    assert.deepEqual(failures, [{
+      hook: "onToolCall",
+      tool: "read",
+      error: "Error: audit sink down",
+    }]);
+    assert.equal(logged.length, 0);
   });
 });
 

@@ -8,6 +8,7 @@ import type { AuthInfo } from "@modelcontextprotocol/sdk/server/auth/types";
 import * as z from "zod";
 import type { Storage } from "../../storage/mod.ts";
 import { missingScopes, type ScopeHierarchy } from "../verifier_scopes.ts";
+import { describeError } from "../events.ts";
 import { ConfirmationStore } from "./_confirm.ts";
 import { takeSlot } from "./_counter.ts";
 import { contexts } from "./_context.ts";
@@ -54,10 +55,30 @@ export interface ToolGateOptions {
   limits?: ToolCallLimits | false;
   /** Confirmation token lifetime in seconds (default 300). */
   confirmationTtlSeconds?: number;
-  /** Audit hook, once per tool call. A throw is reported to the console, never to the caller. */
+  /**
+   * Audit hook, once per tool call. A throw (or rejection) never reaches the caller: it goes to
+   * `onHookError` and, unless `quiet`, one `console.error` line.
+   */
   onToolCall?: (event: ToolCallEvent) => void | Promise<void>;
-  /** Called once after a confirmed mutation ran. A throw is reported, never breaks the call. */
+  /** Called once after a confirmed mutation ran. A throw is reported as for `onToolCall`. */
   onMutation?: (event: MutationEvent) => void | Promise<void>;
+  /**
+   * Where a throwing `onToolCall` / `onMutation` is reported as an event (e.g. forwarded to the
+   * application's audit sink). Its own throw is reported to the console only.
+   */
+  onHookError?: (failure: ToolHookFailure) => void;
+  /** No console line for a throwing hook (the `onHookError` event still fires). Default false. */
+  quiet?: boolean;
+}
+
+/** A throwing `onToolCall` / `onMutation` hook, as reported to `onHookError`. */
+export interface ToolHookFailure {
+  /** Which hook threw. */
+  hook: "onToolCall" | "onMutation";
+  /** The tool its event was about. */
+  tool: string;
+  /** `Name: message` of what it threw (bounded to 300 characters, never a stack trace). */
+  error: string;
 }
 
 /** Anything with the SDK's `registerTool(name, config, callback)` (SDK v1 or v2 `McpServer`). */
@@ -89,14 +110,28 @@ export interface McpToolGate {
   install<S extends ToolRegistrar>(server: S, authInfo?: AuthInfo): S;
   /** Counts one call of `tool` against the limits (used by protectMcp; tools call it too). */
   checkLimits(authInfo: AuthInfo, tool: string): Promise<LimitDecision>;
-  /** Reports an audit event to `onToolCall` (hook errors go to the console). */
+  /** Reports an audit event to `onToolCall` (a throwing hook goes to `onHookError` / the console). */
   report(event: ToolCallEvent): void;
 }
 
-function callHook<E>(name: string, hook: ((e: E) => void | Promise<void>) | undefined, e: E) {
+function callHook<E extends { tool: string }>(
+  name: ToolHookFailure["hook"],
+  hook: ((e: E) => void | Promise<void>) | undefined,
+  e: E,
+  options: Pick<ToolGateOptions, "onHookError" | "quiet">,
+) {
   if (!hook) return;
-  const fail = (err: unknown) =>
-    console.error(`gatehouse: ${name} hook threw (the tool call was not affected):`, err);
+  const fail = (err: unknown) => {
+    const error = describeError(err);
+    if (!options.quiet) {
+      console.error(`gatehouse: ${name} hook threw (the tool call was not affected): ${error}`);
+    }
+    try {
+      options.onHookError?.({ hook: name, tool: e.tool, error });
+    } catch (again) {
+      console.error(`gatehouse: onHookError threw: ${describeError(again)}`);
+    }
+  };
   try {
     const p = hook(e);
     if (p && typeof (p as Promise<void>).catch === "function") (p as Promise<void>).catch(fail);
@@ -192,7 +227,8 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
     return { ok: true, retryAfter: 0 };
   };
 
-  const report = (event: ToolCallEvent) => callHook("onToolCall", options.onToolCall, event);
+  const report = (event: ToolCallEvent) =>
+    callHook("onToolCall", options.onToolCall, event, options);
   const internals: GateInternals = {
     tools,
     store,
@@ -200,7 +236,7 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
     missing,
     checkLimits,
     report,
-    mutated: (e: MutationEvent) => callHook("onMutation", options.onMutation, e),
+    mutated: (e: MutationEvent) => callHook("onMutation", options.onMutation, e, options),
   };
 
   return {
