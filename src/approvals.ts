@@ -9,7 +9,7 @@
  */
 import type { Store } from "./_store.ts";
 import type { ClientRecord } from "./clients.ts";
-import { isLoopbackHost } from "./config.ts";
+import { isLoopbackHost } from "./_hosts.ts";
 
 /** A remembered approval. Times are epoch milliseconds. */
 export interface ApprovalRecord {

@@ -24,12 +24,7 @@ export type {
 } from "./config_types.ts";
 import type { AuthServerConfig } from "./config_types.ts";
 
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** True for a loopback host name (RFC 8252 §8.3). */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK.has(hostname.toLowerCase());
-}
+import { isLoopbackHost } from "./_hosts.ts";
 
 // Every zod schema below is built on first use (a thunk per field) and kept: building a zod
 // schema costs more than validating with it, so a cold start pays only for the fields the

@@ -5,7 +5,7 @@
  * @module
  */
 import { html, HTML_HEADERS } from "./_http.ts";
-import { isLoopbackHost } from "./config.ts";
+import { isLoopbackHost } from "./_hosts.ts";
 import { displayText } from "./_display.ts";
 
 /** Everything a consent page needs to show and submit. */

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isLoopbackHost } from "./config.ts";
+import { isLoopbackHost } from "./_hosts.ts";
 
 const BLOCKED_SCHEMES = new Set([
   "javascript:",
