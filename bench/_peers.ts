@@ -10,7 +10,7 @@ import * as oauth from "oauth4webapi";
 import type { JWK } from "jose";
 import { generateSigningKey } from "../mod.ts";
 import { type Case, runGroup, type Timing } from "./_harness.ts";
-import { pkce, REDIRECT } from "./_flow.ts";
+import { flow, type Handler, must, REDIRECT, steps } from "./workers/_flows.ts";
 
 // ---------------------------------------------------------------------------------------------
 // oauth4webapi: validateJwtAccessToken with a local JWKS
@@ -45,7 +45,6 @@ export function oauth4webapiValidator(issuer: string, pub: JWK, alg: string) {
 
 /** Which authorization server: the CF provider, Gatehouse on Workers KV, Gatehouse on the DO driver. */
 export type Target = "cf" | "kv" | "do";
-const HOST: Record<Target, string> = { cf: "cf.test", kv: "kv.test", do: "do.test" };
 
 /** esbuild options for a workerd ES module bundle (shared by the bench's bundling steps). */
 export const WORKERD_BUILD = {
@@ -120,102 +119,20 @@ export async function startPeerWorld(): Promise<PeerWorld> {
   // Miniflare's undici Response, used through the Web `Response` surface only.
   const fetch = async (url: string, init?: RequestInit): Promise<Response> =>
     (await mf.dispatchFetch(url, { redirect: "manual", ...init } as never)) as unknown as Response;
-  const must = async (res: Response, status: number, what: string) => {
-    if (res.status !== status) {
-      throw new Error(`${what}: expected ${status}, got ${res.status}: ${await res.text()}`);
-    }
-    return res;
-  };
-  const origin = (t: Target) => `https://${HOST[t]}`;
-  const resource = (t: Target) => `${origin(t)}/mcp`;
-  const form = (t: Target, path: string, fields: Record<string, string>) =>
-    fetch(origin(t) + path, {
-      method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams(fields).toString(),
+  // The flow's steps are bench/workers/_flows.ts's, sent here through dispatchFetch.
+  const handler: Handler = async (req) =>
+    fetch(req.url, {
+      method: req.method,
+      headers: Object.fromEntries(req.headers),
+      body: req.method === "GET" ? undefined : await req.text(),
     });
+  const at = (t: Target) => steps(handler, t);
   return {
-    resource,
-    async register(t) {
-      const res = await must(
-        await fetch(origin(t) + "/register", {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            redirect_uris: [REDIRECT],
-            token_endpoint_auth_method: "none",
-            grant_types: ["authorization_code", "refresh_token"],
-            response_types: ["code"],
-            client_name: "Bench Client",
-          }),
-        }),
-        201,
-        `register ${t}`,
-      );
-      return (await res.json()).client_id;
-    },
-    async code(t, clientId) {
-      const { verifier, challenge } = await pkce();
-      const q = new URLSearchParams({
-        response_type: "code",
-        client_id: clientId,
-        redirect_uri: REDIRECT,
-        code_challenge: challenge,
-        code_challenge_method: "S256",
-        scope: "mcp:read mcp:write",
-        resource: resource(t),
-        state: "st",
-      });
-      let res = await fetch(`${origin(t)}/authorize?${q}`);
-      if (t !== "cf") {
-        const html = await (await must(res, 200, `authorize ${t}`)).text();
-        const field = (name: string) => {
-          const m = new RegExp(`name="${name}" value="([^"]+)"`).exec(html);
-          if (!m) throw new Error(`consent page has no ${name}`);
-          return m[1];
-        };
-        res = await form(t, "/authorize", {
-          consent_id: field("consent_id"),
-          csrf: field("csrf"),
-          decision: "approve",
-        });
-      }
-      await must(res, 302, `authorize ${t}`);
-      await res.arrayBuffer();
-      const loc = new URL(res.headers.get("location")!);
-      const c = loc.searchParams.get("code");
-      if (!c) throw new Error(`no code in ${loc}`);
-      return { code: c, verifier };
-    },
-    async token(t, fields) {
-      const res = await form(t, "/token", fields);
-      if (res.status !== 200) throw new Error(`token ${t} ${res.status}: ${await res.text()}`);
-      return await res.json() as Record<string, string>;
-    },
-    async flow(this: PeerWorld, t: Target) {
-      const clientId = await this.register(t);
-      const c = await this.code(t, clientId);
-      const tok = await this.token(t, {
-        grant_type: "authorization_code",
-        code: c.code,
-        code_verifier: c.verifier,
-        redirect_uri: REDIRECT,
-        client_id: clientId,
-        resource: resource(t),
-      });
-      const api = await must(
-        await fetch(resource(t), { headers: { authorization: `Bearer ${tok.access_token}` } }),
-        200,
-        `/mcp ${t}`,
-      );
-      await api.arrayBuffer();
-      const r = await this.token(t, {
-        grant_type: "refresh_token",
-        refresh_token: tok.refresh_token,
-        client_id: clientId,
-      });
-      if (!r.access_token) throw new Error(`${t}: refresh gave no access token`);
-    },
+    resource: (t) => at(t).resource,
+    register: (t) => at(t).register(),
+    code: (t, clientId) => at(t).code(clientId),
+    token: (t, fields) => at(t).token(fields),
+    flow: (t) => flow(handler, t),
     async inWorker(t, n, inFlight) {
       const t0 = performance.now();
       const res = await fetch(`https://noop.test/flows?t=${t}&n=${n}&c=${inFlight}`);

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { memoryStorage } from "../storage/memory.ts";
 import {
   expectError,
-  refreshOk,
+  refreshOk as refresh,
   refreshWith,
   register,
   RESOURCE,
@@ -21,8 +21,6 @@ import {
 import type { TestServer } from "./support/flow.ts";
 
 type Body = Record<string, string | number>;
-
-const refresh = refreshOk;
 
 const revoked = (s: TestServer) =>
   s.events.filter((e) => e.type === "refresh.reuse_detected" || e.type === "grant.revoked").length;

@@ -19,7 +19,7 @@ import {
   confidentialTokens,
   expectError,
   REDIRECT,
-  refreshOk,
+  refreshOk as refresh,
   refreshWith,
   register,
   RESOURCE,
@@ -29,8 +29,6 @@ import {
 import type { TestServer } from "./support/flow.ts";
 
 type Body = Record<string, string | number>;
-
-const refresh = refreshOk;
 
 const reuses = (s: TestServer) =>
   s.events.filter((e) => e.type === "refresh.reuse_detected").length;
