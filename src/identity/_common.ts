@@ -1,5 +1,6 @@
 /** Cookies, bounded outbound fetch and small helpers shared by `./identity` (internal). */
 import { randomToken, sha256, timingSafeEqual } from "../_crypto.ts";
+import { readBounded } from "../_body.ts";
 import type { AuthenticatorHost } from "../authenticator.ts";
 
 export { randomToken, sha256, timingSafeEqual };
@@ -40,37 +41,22 @@ export function basePath(host: AuthenticatorHost): string {
 
 /**
  * `fetch` for upstream calls: a timeout, no redirects followed, and the response body read
- * as a bounded stream (larger → error), so a broken or hostile upstream cannot hang or
+ * as a bounded stream (larger → `BodyError`), so a broken or hostile upstream cannot hang or
  * exhaust the server.
  */
 export function boundedFetch(inner: typeof fetch = fetch): typeof fetch {
   return async (input, init) => {
-    const res = await inner(input, {
-      ...init,
-      redirect: "manual",
-      signal: init?.signal ?? AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
-    });
+    const signal = init?.signal ?? AbortSignal.timeout(UPSTREAM_TIMEOUT_MS);
+    const res = await inner(input, { ...init, redirect: "manual", signal });
     if (!res.body) return res;
-    const reader = res.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > MAX_UPSTREAM_BODY) {
-        await reader.cancel();
-        throw new Error("upstream response too large");
-      }
-      chunks.push(value);
-    }
-    const body = new Uint8Array(size);
-    let o = 0;
-    for (const c of chunks) {
-      body.set(c, o);
-      o += c.byteLength;
-    }
-    return new Response(body, { status: res.status, headers: res.headers });
+    // The shared bounded reader (src/_body.ts): Content-Length checked first, the stream
+    // cancelled past the cap, and the same signal ends a body that trickles (even when an
+    // injected `fetch` ignores it).
+    const body = await readBounded(res, MAX_UPSTREAM_BODY, { signal });
+    return new Response(body as Uint8Array<ArrayBuffer>, {
+      status: res.status,
+      headers: res.headers,
+    });
   };
 }
 
