@@ -1,6 +1,7 @@
 /** Cookies, bounded outbound fetch and small helpers shared by `./identity` (internal). */
 import { randomToken, sha256, timingSafeEqual } from "../_crypto.ts";
 import { readBounded } from "../_body.ts";
+import { isLoopbackHost } from "../_hosts.ts";
 import type { AuthenticatorHost } from "../authenticator.ts";
 
 export { randomToken, sha256, timingSafeEqual };
@@ -63,8 +64,7 @@ export function boundedFetch(inner: typeof fetch = fetch): typeof fetch {
 /** True for http(s) URLs whose host is loopback (http allowed there only). */
 export function isLoopbackUrl(u: string): boolean {
   try {
-    const h = new URL(u).hostname.toLowerCase();
-    return h === "localhost" || h === "127.0.0.1" || h === "[::1]";
+    return isLoopbackHost(new URL(u).hostname);
   } catch {
     return false;
   }
