@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { base64urlEncode } from "../_crypto.ts";
 import { generateSigningKey } from "../keys.ts";
 import type { SigningJwk } from "../keys.ts";
 
@@ -22,12 +23,6 @@ export interface GeneratedKeys {
   encryptionKey: string;
 }
 
-function b64url(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
 /** The public half of a signing JWK (what `/jwks` publishes). */
 export function publicJwk(k: SigningJwk): SigningJwk {
   const out: SigningJwk = { kty: k.kty, crv: k.crv, x: k.x, kid: k.kid };
@@ -41,7 +36,7 @@ export function publicJwk(k: SigningJwk): SigningJwk {
 export async function generateEncryptionKey(): Promise<string> {
   const raw = crypto.getRandomValues(new Uint8Array(32));
   await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
-  return b64url(raw);
+  return base64urlEncode(raw);
 }
 
 /** Generate a signing key (EdDSA default, or ES256), its JWKS and an encryption key. */
