@@ -27,6 +27,7 @@
  * @module
  */
 import type { Storage } from "../../storage/mod.ts";
+import { sha256 } from "../_crypto.ts";
 
 /** One limit: at most `limit` hits per fixed window of `windowSeconds`. */
 export interface RateLimitRule {
@@ -66,8 +67,7 @@ export interface RateLimiterOptions {
 
 async function shortId(who: string): Promise<string> {
   if (who.length <= 64 && /^[\x21-\x7E]*$/.test(who)) return who;
-  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(who));
-  return "h:" + btoa(String.fromCharCode(...new Uint8Array(d))).replace(/=+$/, "");
+  return "h:" + await sha256(who);
 }
 
 /** Create a fixed-window rate limiter whose counters live in `storage`. */

@@ -260,6 +260,33 @@ test("a driver without increment is counted with compareAndSwap: still exact", a
   );
 });
 
+test("createRateLimiter: a long or non-printable caller id is counted under a fixed-size hash key", async () => {
+  const { memoryStorage } = await import("../../storage/memory.ts");
+  const { createRateLimiter } = await import("../../src/limits/mod.ts");
+  const inner = memoryStorage();
+  const keys: string[] = [];
+  const storage = {
+    ...inner,
+    increment: (key: readonly string[], exp: number) => {
+      keys.push(key[2]);
+      return inner.increment!(key, exp);
+    },
+  };
+  const limiter = createRateLimiter(storage);
+  const rule = { limit: 1, windowSeconds: 3600 };
+  const long = "https://client.example/" + "a".repeat(100);
+  assert.equal((await limiter.hit("t", long, rule)).allowed, true);
+  assert.equal((await limiter.hit("t", long, rule)).allowed, false);
+  // Same 64-character prefix, another caller: its own counter.
+  assert.equal((await limiter.hit("t", long + "b", rule)).allowed, true);
+  assert.equal((await limiter.hit("t", "caller with spaces", rule)).allowed, true);
+  assert.equal((await limiter.hit("t", "192.0.2.1", rule)).allowed, true);
+  assert.equal(keys[0], keys[1]);
+  assert.notEqual(keys[0], keys[2]);
+  for (const k of [keys[0], keys[2], keys[3]]) assert.match(k, /^h:[A-Za-z0-9_-]{43}$/);
+  assert.equal(keys[4], "192.0.2.1");
+});
+
 test("per client on /token also counts public clients the endpoint knows without a lookup (refresh)", async () => {
   // A public client's refresh is answered from the token's recorded client snapshot
   // (no client read); the limit still applies to it.
