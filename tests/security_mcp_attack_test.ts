@@ -120,6 +120,42 @@ describe("audit events", () => {
     assert.ok(limited.tool.length <= 130, `tool name of ${limited.tool.length} chars in the event`);
     assert.ok(limited.tool.startsWith("x[mutation]"), limited.tool.slice(0, 20));
   });
+
+  it("an unknown tool named like an Object.prototype member is audited with no scopes", async () => {
+    const events: ToolCallEvent[] = [];
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      limits: { perSubject: { limit: 1, windowSeconds: 3600 }, perClient: false },
+      onToolCall: (e) => {
+        events.push(e);
+      },
+      tools: [defineTool({
+        name: "ping",
+        scopes: ["mcp:read"],
+        inputSchema: {},
+        run: () => ({ content: [{ type: "text", text: "pong" }] }),
+      })],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      tools: gate,
+    });
+    const token = await tokenWith("mcp:read");
+    const call = (name: string) =>
+      post({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: {} } }, token);
+    await (await handler(call("ping"))).text();
+    for (const name of ["constructor", "__proto__", "toString"]) {
+      const res = await handler(call(name));
+      assert.equal(res.status, 429);
+      await res.body?.cancel();
+    }
+    const limited = events.filter((e) => e.outcome === "rate_limited");
+    assert.deepEqual(limited.map((e) => e.tool), ["constructor", "__proto__", "toString"]);
+    for (const e of limited) assert.deepEqual(e.scopesRequired, []);
+  });
 });
 
 /** Sends one raw HTTP/1.1 request (so the method's spelling reaches the server as typed). */

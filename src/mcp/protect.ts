@@ -300,12 +300,14 @@ export function protectMcp(
       for (const [id, name] of calls) {
         const decision = await gate.checkLimits(authInfo, name);
         if (!decision.ok) {
+          // The name comes from the request: a tool we don't know is logged defanged
+          // (no control characters, at most 128 characters) so it can't forge log lines, and
+          // never looked up on the prototype ("constructor", "__proto__").
+          const known = Object.hasOwn(toolScopes, name);
           gate.report({
-            // The name comes from the request: a tool we don't know is logged defanged
-            // (no control characters, at most 128 characters) so it can't forge log lines.
-            tool: Object.hasOwn(toolScopes, name) ? name : displayText(name, 128),
+            tool: known ? name : displayText(name, 128),
             ...principalOf(authInfo),
-            scopesRequired: toolScopes[name] ?? [],
+            scopesRequired: known ? toolScopes[name] : [],
             outcome: "rate_limited",
             durationMs: 0,
             time: Date.now(),
