@@ -17,6 +17,7 @@ import {
   type PendingMutation,
 } from "./_confirm.ts";
 import { sha256 } from "../_crypto.ts";
+import { principalOf } from "./_context.ts";
 import { denyScopes } from "./scopes.ts";
 import type {
   McpToolDefinition,
@@ -62,15 +63,7 @@ function errorResult(text: string, structured: Record<string, unknown>): ToolRes
 }
 
 function callContext(tool: string, authInfo: AuthInfo): ToolCallContext {
-  const extra = (authInfo.extra ?? {}) as Record<string, unknown>;
-  return {
-    tool,
-    subject: typeof extra.subject === "string" ? extra.subject : "",
-    clientId: authInfo.clientId,
-    grantId: typeof extra.grantId === "string" ? extra.grantId : undefined,
-    scopes: [...authInfo.scopes],
-    authInfo,
-  };
+  return { tool, ...principalOf(authInfo), scopes: [...authInfo.scopes], authInfo };
 }
 
 async function runSafely(
@@ -162,6 +155,17 @@ function finish(
   return result;
 }
 
+/** The user said no (or did not confirm) to an elicitation: nothing ran. */
+function declined(
+  g: GateInternals,
+  call: ToolCallContext,
+  scopes: string[],
+  started: number,
+): ToolResult {
+  const result = { content: [{ type: "text" as const, text: "Cancelled: nothing was changed." }] };
+  return finish(g, call, scopes, started, result, "denied", { reason: "declined" });
+}
+
 /** The handler registered for a gated tool. */
 export async function callTool(
   g: GateInternals,
@@ -200,15 +204,7 @@ export async function callTool(
       );
     }
     if (answer.action !== "accept" || answer.content?.confirm !== true) {
-      return finish(
-        g,
-        call,
-        t.scopes,
-        started,
-        { content: [{ type: "text", text: "Cancelled: nothing was changed." }] },
-        "denied",
-        { reason: "declined" },
-      );
+      return declined(g, call, t.scopes, started);
     }
     return await confirmAndRun(g, state, `elicit:${await sha256(state)}`, call, started, {
       via: "elicitation",
@@ -254,15 +250,7 @@ export async function callTool(
     const reply = await low.elicitInput({ message: preview, requestedSchema: schema });
     const content = reply.content as { confirm?: unknown } | undefined;
     if (reply.action !== "accept" || content?.confirm !== true) {
-      return finish(
-        g,
-        call,
-        t.scopes,
-        started,
-        { content: [{ type: "text", text: "Cancelled: nothing was changed." }] },
-        "denied",
-        { reason: "declined" },
-      );
+      return declined(g, call, t.scopes, started);
     }
     const { token } = await g.store.issue({ ...pending, via: "elicitation" });
     return await confirmAndRun(g, token, `elicit:${await sha256(token)}`, call, started, {

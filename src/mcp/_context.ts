@@ -21,3 +21,13 @@ export interface RequestContext {
 
 /** AuthInfo → its request context. */
 export const contexts: WeakMap<AuthInfo, RequestContext> = new WeakMap();
+
+/** Subject / client / grant from an AuthInfo built by `toAuthInfo` (or any SDK AuthInfo). */
+export function principalOf(
+  authInfo: AuthInfo,
+): { subject: string; clientId: string; grantId: string | undefined } {
+  const extra = (authInfo.extra ?? {}) as Record<string, unknown>;
+  const subject = typeof extra.subject === "string" ? extra.subject : "";
+  const grantId = typeof extra.grantId === "string" ? extra.grantId : undefined;
+  return { subject, clientId: authInfo.clientId, grantId };
+}

@@ -11,9 +11,11 @@ import { missingScopes, type ScopeHierarchy } from "../verifier_scopes.ts";
 import { describeError } from "../events.ts";
 import { ConfirmationStore } from "./_confirm.ts";
 import { takeSlot } from "./_counter.ts";
-import { contexts } from "./_context.ts";
+import { contexts, principalOf } from "./_context.ts";
 import { callConfirm, callTool, type GateInternals } from "./_call.ts";
 import type { McpToolDefinition, MutationEvent, ToolCallEvent } from "./types.ts";
+
+export { principalOf };
 
 /** One limit: at most `limit` tool calls per `windowSeconds`. */
 export interface CallLimit {
@@ -138,16 +140,6 @@ function callHook<E extends { tool: string }>(
   } catch (err) {
     fail(err);
   }
-}
-
-/** Subject / client / grant from an AuthInfo built by `toAuthInfo` (or any SDK AuthInfo). */
-export function principalOf(
-  authInfo: AuthInfo,
-): { subject: string; clientId: string; grantId: string | undefined } {
-  const extra = (authInfo.extra ?? {}) as Record<string, unknown>;
-  const subject = typeof extra.subject === "string" ? extra.subject : "";
-  const grantId = typeof extra.grantId === "string" ? extra.grantId : undefined;
-  return { subject, clientId: authInfo.clientId, grantId };
 }
 
 /**
