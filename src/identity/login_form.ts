@@ -67,7 +67,8 @@ export interface LoginFormOptions {
    * The client's IP for rate limiting (e.g. from a trusted proxy header). Default: the server's
    * own (`createAuthServer({ clientIp })`, else the socket address passed to
    * `handle(req, info)` or `CF-Connecting-IP` on Workers); only when none is known are failures
-   * counted per user name alone.
+   * counted per user name alone. A throw is logged (`console.error`, no message) and that
+   * default is used instead.
    */
   clientIp?: (req: Request) => string | undefined;
 }
@@ -211,7 +212,14 @@ ${inputs}
     }
     // One count per user however it is spelled (fullwidth and other compatibility forms, case).
     const user = (values[fields[0].name] ?? "").normalize("NFKC").trim().toLowerCase();
-    const ip = options.clientIp?.(req) ?? caller?.clientIp ?? "";
+    let ip: string | undefined;
+    try {
+      ip = options.clientIp?.(req);
+    } catch (e) {
+      // Reported like the verify hook; the attempt still counts, by the server's caller IP.
+      console.error(`[gatehouse] loginForm clientIp hook failed: ${errorCode(e)}`);
+    }
+    ip ??= caller?.clientIp ?? "";
     const key = ["limits", "login", await sha256(`${ip}\n${user}`)];
     // Count the attempt before checking it, atomically: parallel guesses cannot all read the
     // same count and each get a check (a success clears the count below).

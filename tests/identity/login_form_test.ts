@@ -223,3 +223,35 @@ test("loginForm: a throwing verify is reported and the user is asked to try late
     await s.close();
   }
 });
+
+test("loginForm: a throwing clientIp hook is reported and the attempt counts by the server's caller IP (no 500)", async () => {
+  const s = await serve({
+    maxFailures: 1,
+    clientIp: () => {
+      throw new Error("bad header " + PASSWORD);
+    },
+  }, { clientIp: () => "192.0.2.7" });
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    const b = new Browser();
+    const start = await authorizeUrl(s.origin);
+    const html = await (await b.request(start)).text();
+    const wrong = await b.submit(new URL(start), html, { username: "alice", password: "nope" });
+    assert.equal(wrong.status, 401);
+    // Counted (maxFailures 1): the next attempt for alice from that caller IP is locked out.
+    const locked = await b.submit(new URL(start), await wrong.text(), {
+      username: "alice",
+      password: PASSWORD,
+    });
+    assert.equal(locked.status, 429);
+    await locked.body?.cancel();
+    assert.ok(errors.length >= 1);
+    assert.ok(errors.every((e) => /loginForm clientIp hook failed/.test(e)), errors.join("\n"));
+    assert.ok(!errors.some((e) => e.includes(PASSWORD)));
+  } finally {
+    console.error = orig;
+    await s.close();
+  }
+});
