@@ -154,6 +154,49 @@ describe("audit hooks", () => {
     assert.ok(logged.every((a) => !String(a.join(" ")).includes("    at ")), "no stack trace");
   });
 
+  it("a throwing preview is an error result and an audited call (outcome error), nothing issued", async () => {
+    const events: ToolCallEvent[] = [];
+    const storage = memoryStorage();
+    let ran = 0;
+    const gate = createToolGate({
+      storage,
+      limits: false,
+      onToolCall: (e) => void events.push(e),
+      tools: [defineTool({
+        name: "wipe",
+        scopes: ["mcp:read"],
+        inputSchema: { path: z.string() },
+        preview: () => {
+          throw new Error("preview backend down");
+        },
+        run: () => {
+          ran++;
+          return { content: [{ type: "text", text: "wiped" }] };
+        },
+      })],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      tools: gate,
+    });
+    const res = await handler(
+      rpc("tools/call", { name: "wipe", arguments: { path: "/x" } }, await tokenWith("mcp:read")),
+    );
+    assert.equal(res.status, 200);
+    const { result } = await message(res);
+    assert.equal(result.isError, true);
+    assert.match(result.content[0].text, /preview backend down/);
+    assert.equal(ran, 0);
+    assert.equal(events.length, 1);
+    assert.equal(events[0].tool, "wipe");
+    assert.equal(events[0].outcome, "error");
+    assert.equal(events[0].phase, "preview");
+    assert.deepEqual(await storage.list(["mcp-confirm"]), [], "no confirmation token issued");
+  });
+
   it("a throwing onToolCall is also an onHookError event; quiet leaves the console alone", async () => {
     const failures: ToolHookFailure[] = [];
     const { handler } = v2Gate({ events: [], throwing: true, failures, quiet: true });

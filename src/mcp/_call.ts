@@ -66,6 +66,12 @@ function callContext(tool: string, authInfo: AuthInfo): ToolCallContext {
   return { tool, ...principalOf(authInfo), scopes: [...authInfo.scopes], authInfo };
 }
 
+/** A tool's own `run` / `preview` threw: an error result carrying its message. */
+function toolError(e: unknown): ToolResult {
+  const message = e instanceof Error ? e.message : String(e);
+  return errorResult(message, { error: "tool_error", message });
+}
+
 async function runSafely(
   t: McpToolDefinition,
   args: Record<string, unknown>,
@@ -74,8 +80,7 @@ async function runSafely(
   try {
     return await t.run(args, call);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    return errorResult(message, { error: "tool_error", message });
+    return toolError(e);
   }
 }
 
@@ -212,7 +217,13 @@ export async function callTool(
     });
   }
 
-  const preview = await t.preview(args, call);
+  let preview: string;
+  try {
+    preview = await t.preview(args, call);
+  } catch (e) {
+    // Audited like a throwing `run` (outcome "error"); nothing was issued.
+    return finish(g, call, t.scopes, started, toolError(e), "error", { phase: "preview" });
+  }
   const pending = {
     ...who,
     tool: t.name,
