@@ -373,6 +373,56 @@ describe("tool-call counter", () => {
   });
 });
 
+describe("tool-call limits with the counter store down", () => {
+  it("protectMcp answers 503 with Retry-After and a JSON-RPC error (logged without detail), never throws", async () => {
+    const { StorageError } = await import("../storage/mod.ts");
+    const inner = memoryStorage();
+    const down = () => Promise.reject(new StorageError("driver down: secret-detail"));
+    let ran = 0;
+    const gate = createToolGate({
+      storage: { ...inner, get: down, swap: down },
+      limits: { perSubject: { limit: 5, windowSeconds: 60 }, perClient: false },
+      tools: [defineTool({
+        name: "ping",
+        scopes: ["mcp:read"],
+        inputSchema: {},
+        run: () => {
+          ran++;
+          return { content: [{ type: "text", text: "pong" }] };
+        },
+      })],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      tools: gate,
+    });
+    const logged: string[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args.join(" "));
+    let res: Response;
+    try {
+      res = await handler(
+        rpc("tools/call", { name: "ping", arguments: {} }, await tokenWith("mcp:read")),
+      );
+    } finally {
+      console.error = original;
+    }
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get("retry-after"), "1");
+    const body = await res.json();
+    assert.equal(body.jsonrpc, "2.0");
+    assert.equal(body.id, 1);
+    assert.equal(typeof body.error.code, "number");
+    assert.equal(ran, 0);
+    assert.equal(logged.length, 1);
+    assert.match(logged[0], /tool-call limits unavailable \(StorageError\)/);
+    assert.ok(!logged[0].includes("secret-detail"));
+  });
+});
+
 describe("limits without protectMcp", () => {
   it("the tool itself refuses over the limit: error result with the retry hint", async () => {
     const gate = createToolGate({

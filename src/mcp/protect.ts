@@ -133,9 +133,16 @@ export interface ProtectMcpOptions {
 
 type Body = { text: string } | { refuse: Response };
 
-function jsonError(status: number, message: string, headers: Record<string, string> = {}) {
+/** A JSON-RPC error answered with an HTTP status (`code` -32600 unless given). */
+function jsonError(
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+  error: { id?: unknown; code?: number; data?: unknown } = {},
+): Response {
+  const { id = null, code = -32600, data } = error;
   return new Response(
-    JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32600, message } }),
+    JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, ...(data ? { data } : {}) } }),
     { status, headers: { "content-type": "application/json", ...headers } },
   );
 }
@@ -243,7 +250,8 @@ function isServer(value: unknown): value is McpServerLike {
  * plus, for `tools/call`, the tool's scopes (`toolScopes` / `tools`); a missing/invalid token
  * gets 401, a token without the scopes gets 403 `insufficient_scope` naming all of them
  * (RFC 6750 §3.1). Over a tool-call limit of `tools`: 429 with `Retry-After` and a JSON-RPC
- * error carrying `data.retryAfter` (seconds). On success the target runs with `authInfo`.
+ * error carrying `data.retryAfter` (seconds); its counter store failing: 503, `Retry-After: 1`.
+ * On success the target runs with `authInfo`.
  * Throws `TypeError` when neither `verifier` nor `verify` is given.
  */
 export function protectMcp(
@@ -298,7 +306,18 @@ export function protectMcp(
     if (gate) {
       // Every call counts, batched or not; the tools then use these slots instead of new ones.
       for (const [id, name] of calls) {
-        const decision = await gate.checkLimits(authInfo, name);
+        // A counter store that is down refuses the call (it can't be counted), as the
+        // authorization server's own endpoints do; the log names the error class only.
+        const decision = await gate.checkLimits(authInfo, name).catch((e) => {
+          console.error(`[gatehouse] protectMcp: tool-call limits unavailable (${e?.name})`);
+        });
+        if (!decision) {
+          const headers = { "retry-after": "1" };
+          return jsonError(503, "Temporarily unavailable; retry shortly", headers, {
+            id,
+            code: -32603,
+          });
+        }
         if (!decision.ok) {
           // The name comes from the request: a tool we don't know is logged defanged
           // (no control characters, at most 128 characters) so it can't forge log lines, and
@@ -313,23 +332,11 @@ export function protectMcp(
             time: Date.now(),
             reason: `${decision.limit} limit`,
           });
-          return new Response(
-            JSON.stringify({
-              jsonrpc: "2.0",
-              id,
-              error: {
-                code: -32029,
-                message: `Too many tool calls; retry after ${decision.retryAfter} seconds`,
-                data: { retryAfter: decision.retryAfter, limit: decision.limit },
-              },
-            }),
-            {
-              status: 429,
-              headers: {
-                "content-type": "application/json",
-                "retry-after": String(decision.retryAfter),
-              },
-            },
+          return jsonError(
+            429,
+            `Too many tool calls; retry after ${decision.retryAfter} seconds`,
+            { "retry-after": String(decision.retryAfter) },
+            { id, code: -32029, data: { retryAfter: decision.retryAfter, limit: decision.limit } },
           );
         }
       }
