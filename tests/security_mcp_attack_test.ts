@@ -328,4 +328,38 @@ describe("the demo", () => {
     assert.equal(declared.status, 413);
     await declared.body?.cancel();
   });
+
+  it("sign-in form: a return_to with CR/LF, a backslash or non-ASCII is a 400, never a 500 or a redirect", async () => {
+    const { handler } = createDemoApp({
+      origin: "http://127.0.0.1:8787",
+      storage: memoryStorage(),
+      onEvent: () => {},
+    });
+    for (
+      const returnTo of [
+        "/authorize?x\r\nSet-Cookie: a=b",
+        "/authorize?x\nLocation: https://evil.example",
+        "/authorize?\\evil.example",
+        "/authorize?é",
+      ]
+    ) {
+      const res = await handler(
+        new Request("http://127.0.0.1:8787/demo/sign-in", {
+          method: "POST",
+          body: new URLSearchParams({ user: "demo", return_to: returnTo }),
+        }),
+      );
+      assert.equal(res.status, 400, JSON.stringify(returnTo));
+      assert.equal(res.headers.get("location"), null);
+      await res.body?.cancel();
+    }
+    const ok = await handler(
+      new Request("http://127.0.0.1:8787/demo/sign-in", {
+        method: "POST",
+        body: new URLSearchParams({ user: "demo", return_to: "/authorize?client_id=c" }),
+      }),
+    );
+    assert.equal(ok.status, 303);
+    assert.equal(ok.headers.get("location"), "/authorize?client_id=c");
+  });
 });

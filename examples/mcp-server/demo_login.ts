@@ -91,7 +91,12 @@ export async function demoSignIn(req: Request): Promise<Response | undefined> {
   }
   const user = form.get("user") ?? "";
   const returnTo = form.get("return_to") ?? "";
-  if (!/^[\w.@-]{1,64}$/.test(user) || !returnTo.startsWith("/authorize?")) {
+  // Our own /authorize URL, printable ASCII only: a CR/LF would break the Location header,
+  // a backslash is a path separator to browsers.
+  if (
+    !/^[\w.@-]{1,64}$/.test(user) || !returnTo.startsWith("/authorize?") ||
+    !/^[!-\[\]-~]+$/.test(returnTo)
+  ) {
     return new Response("bad sign-in form", { status: 400 });
   }
   return new Response(null, {
