@@ -36,7 +36,7 @@ export interface LoginBranding {
 
 /** Options for {@linkcode loginForm}. */
 export interface LoginFormOptions {
-  /** The inputs. Default: user name and password. */
+  /** The inputs (at least one; the first counts failures). Default: user name and password. */
   fields?: LoginField[];
   /**
    * Check the submitted values: the subject (or `{ subject, props, claims }`) when they are
@@ -114,7 +114,7 @@ interface Session {
  * });
  * ```
  *
- * @throws {TypeError} when `verify` is missing or a field name is invalid.
+ * @throws {TypeError} when `verify` is missing, `fields` is empty or a field name is invalid.
  */
 export function loginForm(options: LoginFormOptions): LoginForm {
   if (typeof options?.verify !== "function") throw new TypeError("loginForm: verify is required");
@@ -122,6 +122,9 @@ export function loginForm(options: LoginFormOptions): LoginForm {
     { name: "username", label: "User name", type: "text", autocomplete: "username" },
     { name: "password", label: "Password", type: "password", autocomplete: "current-password" },
   ];
+  if (!Array.isArray(fields) || fields.length === 0) {
+    throw new TypeError("loginForm: fields must list at least one input");
+  }
   for (const f of fields) {
     if (!/^[a-z][a-z0-9_]{0,31}$/.test(f.name) || ["csrf", "return_to"].includes(f.name)) {
       throw new TypeError(`loginForm: invalid field name "${f.name}"`);

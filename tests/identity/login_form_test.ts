@@ -255,3 +255,15 @@ test("loginForm: a throwing clientIp hook is reported and the attempt counts by 
     await s.close();
   }
 });
+
+test("loginForm: an empty fields list is refused when configured (it would fail every sign-in)", () => {
+  assert.throws(
+    () => loginForm({ verify: () => null, fields: [] }),
+    (e) => e instanceof TypeError && /at least one input/.test(e.message),
+  );
+  assert.throws(() => loginForm({ verify: () => null, fields: [{ name: "csrf", label: "x" }] }));
+  assert.equal(
+    typeof loginForm({ verify: () => null, fields: [{ name: "pin", label: "PIN" }] }),
+    "function",
+  );
+});
