@@ -199,13 +199,13 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
   };
 
   const checkLimits = async (authInfo: AuthInfo, tool: string): Promise<LimitDecision> => {
-    const who = principalOf(authInfo);
     const ctx = contexts.get(authInfo);
     const precounted = ctx?.counted.get(tool) ?? 0;
     if (ctx && precounted > 0) {
       ctx.counted.set(tool, precounted - 1);
       return { ok: true, retryAfter: 0 };
     }
+    const who = principalOf(authInfo);
     if (limits.perSubject) {
       const { limit, windowSeconds } = limits.perSubject;
       const r = await takeSlot(options.storage, ["sub", who.subject], limit, windowSeconds);
