@@ -28,6 +28,7 @@
  */
 import type { Storage } from "../../storage/mod.ts";
 import { sha256 } from "../_crypto.ts";
+import { errorPage } from "../_http.ts";
 
 /** One limit: at most `limit` hits per fixed window of `windowSeconds`. */
 export interface RateLimitRule {
@@ -127,20 +128,10 @@ export function rateLimitResponse(
   };
   const detail = `Too many requests; try again in ${decision.retryAfter} seconds.`;
   if (options.html) {
-    return new Response(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Too many requests</title>` +
-        `</head><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">` +
-        `<h1>Too many requests</h1><p>${detail}</p></body></html>`,
-      {
-        status: 429,
-        headers: {
-          ...headers,
-          "content-type": "text/html; charset=utf-8",
-          "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-          "x-frame-options": "DENY",
-        },
-      },
-    );
+    // The server's own error page (its security headers, a CSP that allows its inline style).
+    const page = errorPage(429, "Too many requests", detail);
+    for (const [k, v] of Object.entries(headers)) page.headers.set(k, v);
+    return page;
   }
   return new Response(
     JSON.stringify({ error: "temporarily_unavailable", error_description: detail }),

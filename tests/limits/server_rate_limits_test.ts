@@ -139,6 +139,12 @@ test("/authorize over the limit: an HTML 429 page, never a redirect", async () =
   assert.equal(res.headers.get("location"), null);
   assert.match(res.headers.get("content-type")!, /text\/html/);
   assert.ok(Number(res.headers.get("retry-after")) >= 1);
+  // The page's inline style is allowed by its CSP; framing is not.
+  const csp = res.headers.get("content-security-policy") ?? "";
+  assert.match(csp, /style-src 'unsafe-inline'/);
+  assert.match(csp, /frame-ancestors 'none'/);
+  assert.equal(res.headers.get("x-frame-options"), "DENY");
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
   assert.match(await res.text(), /Too many requests/);
 });
 
