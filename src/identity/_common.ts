@@ -9,7 +9,7 @@ export { randomToken, sha256, timingSafeEqual };
 /** Largest upstream response body read (discovery, token, userinfo), bytes. */
 export const MAX_UPSTREAM_BODY = 256 * 1024;
 /** Upstream request timeout, ms. */
-export const UPSTREAM_TIMEOUT_MS = 10_000;
+const UPSTREAM_TIMEOUT_MS = 10_000;
 
 /** A cookie's value from a request, or undefined. */
 export function cookie(req: Request, name: string): string | undefined {

@@ -9,9 +9,9 @@ import type { AuthenticateContext } from "../config.ts";
 import { basePath, cookie, randomToken, setCookie, sha256, timingSafeEqual } from "./_common.ts";
 
 /** Login cookie name. */
-export const LOGIN_COOKIE = "gatehouse_login";
+const LOGIN_COOKIE = "gatehouse_login";
 /** How long a finished upstream sign-in waits for its consent step, ms. */
-export const LOGIN_TTL_MS = 10 * 60 * 1000;
+const LOGIN_TTL_MS = 10 * 60 * 1000;
 
 /** An identity as `authenticate` returns it. */
 export interface LoginIdentity {
