@@ -378,3 +378,19 @@ test("default limits on /revoke and /introspect, per IP (60 / 1200 a minute) and
     await otherClient.body?.cancel();
   }
 });
+
+test("DEFAULT_LIMITS is the README's table (per IP / per client, a minute each)", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("## Rate limits"));
+  const rows = [...section.matchAll(/^\| `\/(\w+)` \| (\d+) \| (\d+|—) \|$/gm)];
+  assert.equal(rows.length, 5, "five endpoint rows");
+  for (const [, endpoint, ip, client] of rows) {
+    const rule = DEFAULT_LIMITS[endpoint as keyof typeof DEFAULT_LIMITS];
+    assert.deepEqual(rule.ip, { limit: Number(ip), windowSeconds: 60 }, endpoint);
+    assert.deepEqual(
+      rule.client,
+      client === "—" ? false : { limit: Number(client), windowSeconds: 60 },
+      endpoint,
+    );
+  }
+});
