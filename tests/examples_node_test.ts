@@ -3,8 +3,8 @@
  * loader: bundled with esbuild like the README says), driven over real HTTP
  * through the whole e2e scenario (discovery → registration → sign-in →
  * consent → PKCE → MCP tools with step-up → refresh rotation and reuse →
- * revocation). Also the Hono recipe (`examples/node/hono.ts`) served through
- * the same bridge, and the bridge's edge cases: a streamed request body, an
+ * revocation). Also the Hono recipe (`examples/node/hono.ts`) and the README's Express
+ * recipe (real express 5) served through the same bridge, and the bridge's edge cases: a streamed request body, an
  * oversized one, HEAD, a busy port.
  */
 import { test } from "node:test";
@@ -176,6 +176,92 @@ test("examples/node/hono.ts: Gatehouse paths answered inside a Hono app served b
     await reg.body?.cancel();
     const home = await fetch(base + "/");
     assert.equal(await home.text(), "your app", "other paths reach the app's routes");
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+/** The part of express 5's API the README's recipe and this test use. */
+interface ExpressLike {
+  (): {
+    use(
+      fn: (
+        req: import("node:http").IncomingMessage,
+        res: import("node:http").ServerResponse,
+        next: (error?: unknown) => void,
+      ) => void,
+    ): void;
+    use(middleware: unknown): void;
+    post(path: string, fn: (req: { body: unknown }, res: { json(v: unknown): void }) => void): void;
+    listen(port: number, host: string): import("node:http").Server;
+  };
+  json(): unknown;
+}
+
+test("README's Express recipe with the real express 5: Gatehouse answers its paths before any body parser; the rest reach the app", async () => {
+  // express is not a dependency of this package: it is in node_modules as a dependency of the
+  // MCP SDK 1.x (`@modelcontextprotocol/sdk`), which the tests use anyway.
+  // No @types/express here: typed by the little of it this recipe uses.
+  const express = (await import("express" as string)).default as ExpressLike;
+  const { createAuthServer } = await import("../mod.ts");
+  const { sendWebResponse, toWebRequest } = await import("../examples/node/bridge.ts");
+  const origin = "https://mcp.example.com";
+  const auth = createAuthServer({
+    issuer: origin,
+    resources: [`${origin}/mcp`],
+    authenticate: (req) => req.headers.get("x-user") ?? new Response("sign in", { status: 401 }),
+    quiet: true,
+  });
+  const app = express();
+  // The recipe, as the README writes it.
+  app.use((req, res, next) => {
+    const request = toWebRequest(req, origin);
+    if (!auth.owns(request)) return next();
+    auth.handle(request).then((response) => sendWebResponse(res, response), next);
+  });
+  app.use(express.json());
+  app.post("/notes", (req, res) => void res.json({ got: req.body }));
+  const server = app.listen(0, "127.0.0.1");
+  await new Promise<void>((r) => server.once("listening", () => r()));
+  const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  try {
+    const meta = await fetch(base + "/.well-known/oauth-authorization-server");
+    assert.equal(meta.status, 200);
+    assert.equal((await meta.json()).token_endpoint, `${origin}/token`);
+    // A JSON body reaches Gatehouse unread by express.json() (mounted after it).
+    const reg = await fetch(base + "/register", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        redirect_uris: ["http://127.0.0.1:9/cb"],
+        token_endpoint_auth_method: "none",
+      }),
+    });
+    assert.equal(reg.status, 201);
+    const client = await reg.json();
+    assert.equal(client.token_endpoint_auth_method, "none");
+    // A form body too: a bad code is Gatehouse's own RFC 6749 error, not express's.
+    const tok = await fetch(base + "/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        code: "nope",
+        code_verifier: "v".repeat(43),
+        redirect_uri: "http://127.0.0.1:9/cb",
+        client_id: client.client_id,
+      }),
+    });
+    assert.equal(tok.status, 400);
+    assert.equal((await tok.json()).error, "invalid_grant");
+    // Everything else is the app's: its body parser still works for its routes.
+    const notes = await fetch(base + "/notes", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: "milk" }),
+    });
+    assert.deepEqual(await notes.json(), { got: { text: "milk" } });
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));

@@ -197,6 +197,53 @@ describe("audit hooks", () => {
     assert.deepEqual(await storage.list(["mcp-confirm"]), [], "no confirmation token issued");
   });
 
+  it("a tool that throws or answers isError: an error result, audited with outcome error", async () => {
+    const events: ToolCallEvent[] = [];
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      limits: false,
+      onToolCall: (e) => void events.push(e),
+      tools: [
+        defineTool({
+          name: "broken",
+          scopes: ["mcp:read"],
+          inputSchema: {},
+          run: () => {
+            throw new Error("upstream API down");
+          },
+        }),
+        defineTool({
+          name: "refusing",
+          scopes: ["mcp:read"],
+          inputSchema: {},
+          run: () => ({ isError: true, content: [{ type: "text", text: "no such note" }] }),
+        }),
+      ],
+    });
+    const mcp = createMcpHandler(({ authInfo }) =>
+      gate.install(new McpServerV2({ name: "t", version: "1" }), authInfo)
+    );
+    const handler = protectMcp((req, { authInfo }) => mcp.fetch(req, { authInfo }), {
+      verifier,
+      tools: gate,
+    });
+    const token = await tokenWith("mcp:read");
+    for (const name of ["broken", "refusing"]) {
+      const res = await handler(rpc("tools/call", { name, arguments: {} }, token));
+      assert.equal(res.status, 200, name);
+      assert.equal((await message(res)).result.isError, true, name);
+    }
+    assert.deepEqual(events.map((e) => `${e.tool}:${e.outcome}`), [
+      "broken:error",
+      "refusing:error",
+    ]);
+    for (const e of events) {
+      assert.equal(e.subject, "user-1");
+      assert.deepEqual(e.scopesRequired, ["mcp:read"]);
+      assert.ok(e.durationMs >= 0, `durationMs ${e.durationMs}`);
+    }
+  });
+
   it("a throwing onToolCall is also an onHookError event; quiet leaves the console alone", async () => {
     const failures: ToolHookFailure[] = [];
     const { handler } = v2Gate({ events: [], throwing: true, failures, quiet: true });

@@ -129,6 +129,24 @@ test("a refresh that extends the grant (once per refresh lifetime) costs nothing
   }
 });
 
+test("a retry inside the reuse window: 2 calls, the grant (the sealed pair is in it) and the client", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage, rateLimits: false }); // the token path alone
+  const t = await tokensFor(s);
+  const first = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(first.status, 200);
+  const pair = await first.json();
+  storage.take();
+  const retry = await refreshWith(s, t.refresh_token, t.client_id);
+  assert.equal(retry.status, 200);
+  const again = await retry.json();
+  assert.equal(again.refresh_token, pair.refresh_token, "the same successor");
+  assert.equal(again.access_token, pair.access_token);
+  // The presented token is the grant's `previous` one, which carries no client snapshot: the
+  // client is read; nothing is written.
+  assert.deepEqual(storage.take(), { "get grant": 1, "get client": 1 });
+});
+
 test("confidential client: the client record is read (its secret is checked)", async () => {
   const storage = counting(memoryStorage());
   const s = await testServer({ storage, rateLimits: false }); // the token path alone

@@ -5,7 +5,7 @@
  * provider's userinfo with the stored upstream token, one upstream refresh for 50 concurrent
  * tool calls (two Gatehouse instances sharing storage), permanent refresh failure, upstream
  * revocation, denial, and refused callbacks (tampered state, wrong issuer, wrong nonce,
- * another browser, provider down).
+ * another browser, provider down, the token endpoint refusing the code exchange).
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -468,6 +468,48 @@ test("upstream OIDC: provider down → a clear 502 page, never a 500", async () 
     const html = await res.text();
     assert.match(html, /unavailable/);
     assert.doesNotMatch(html, /Error:|at /);
+  } finally {
+    console.error = orig;
+    await g.close();
+  }
+});
+
+test("upstream OIDC: the provider's token endpoint refuses the code exchange (wrong client secret) → access_denied link, no 500, no secret shown", async () => {
+  // The real provider answers the exchange with 401 invalid_client and a WWW-Authenticate
+  // challenge (logged as OAUTH_WWW_AUTHENTICATE_CHALLENGE), as it does for a
+  // misconfigured deployment.
+  const wrongSecret = "gatehouse-wrong-secret-" + crypto.randomUUID();
+  const g = await serveGatehouse(async (origin) => {
+    const upstream = await startUpstreamOidc([origin + "/callback/oidc"]);
+    const up = oidc({
+      issuer: upstream.issuer,
+      clientId: upstream.clientId,
+      clientSecret: wrongSecret,
+      scopes: SCOPES,
+    });
+    return { up, upstream };
+  });
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    const r = await signInThroughUpstream(new Browser(), await authorizeUrl(g, "s-tok"), {
+      issuer: g.upstream!.issuer,
+      clientRedirect: CLIENT_REDIRECT,
+    });
+    assert.equal(r.res?.status, 403, "a page for the self-registered client, not a 500");
+    const page = await r.res!.clone().text();
+    const url = await failureTarget(r);
+    assert.equal(url.searchParams.get("error"), "access_denied");
+    assert.equal(url.searchParams.get("state"), "s-tok");
+    assert.equal(url.searchParams.get("code"), null);
+    for (const secret of [wrongSecret, g.upstream!.clientSecret]) {
+      assert.ok(!page.includes(secret), "no client secret on the page");
+      assert.ok(!errors.join("\n").includes(secret), "no client secret in the log");
+    }
+    assert.doesNotMatch(page, /Error:|\bat \S+:\d+/, "no stack on the page");
+    assert.match(errors.join("\n"), /sign-in failed/, "the failure is logged");
+    assert.equal((await g.auth.admin.listGrants()).length, 0, "no grant");
   } finally {
     console.error = orig;
     await g.close();

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { DEFAULT_LIMITS, headerClientIp } from "../../src/limits/mod.ts";
 import {
   authorizeQuery,
+  basic,
   pkce,
   REDIRECT,
   refreshWith,
@@ -339,4 +340,90 @@ test("cost: one atomic increment per rule that applies (a refresh with an IP: 2 
   assert.equal(res.status, 200);
   await res.body?.cancel();
   assert.deepEqual(increments, ["ratelimit token:ip", "ratelimit token:client"]);
+});
+
+/** A form POST to `path` from `ip`. */
+function postFrom(
+  s: TestServer,
+  path: string,
+  ip: string,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+) {
+  return s.auth.handle(
+    new Request(ISSUER + path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams(fields).toString(),
+    }),
+    from(ip),
+  );
+}
+
+/** The request after `n` allowed ones is 429 with Retry-After and an RFC 6749 JSON body. */
+async function refusedAfter(
+  n: number,
+  send: (i: number) => Promise<Response>,
+  what: string,
+): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const r = await send(i);
+    assert.equal(r.status, 200, `${what}: request ${i + 1} of ${n}`);
+    await r.body?.cancel();
+  }
+  const over = await send(n);
+  assert.equal(over.status, 429, `${what}: request ${n + 1}`);
+  const retry = Number(over.headers.get("retry-after"));
+  assert.ok(retry >= 1 && retry <= 60, `${what}: Retry-After ${retry}`);
+  assert.equal((await over.json()).error, "temporarily_unavailable", what);
+}
+
+test("default limits on /revoke and /introspect, per IP (60 / 1200 a minute) and per client (300 / 3000)", async () => {
+  assert.deepEqual(
+    [DEFAULT_LIMITS.revoke.ip, DEFAULT_LIMITS.revoke.client],
+    [{ limit: 60, windowSeconds: 60 }, { limit: 300, windowSeconds: 60 }],
+  );
+  assert.deepEqual(
+    [DEFAULT_LIMITS.introspect.ip, DEFAULT_LIMITS.introspect.client],
+    [{ limit: 1200, windowSeconds: 60 }, { limit: 3000, windowSeconds: 60 }],
+  );
+  const cases = [
+    ["/revoke", 60, 300],
+    ["/introspect", 1200, 3000],
+  ] as const;
+  for (const [path, perIp, perClient] of cases) {
+    const s = await limitedServer(); // the defaults: no rateLimits option
+    const a = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+    const b = await register(s, { token_endpoint_auth_method: "client_secret_basic" });
+    const as = (c: typeof a) => ({ authorization: basic(c.client_id, c.client_secret!) });
+    const send = (ip: string, c = a) => postFrom(s, path, ip, { token: "x" }, as(c));
+    // Per IP: one address over its budget; another address (same client) still passes.
+    await refusedAfter(perIp, () => send("198.51.100.20"), `${path} per IP`);
+    const otherIp = await send("198.51.100.21");
+    assert.equal(otherIp.status, 200, `${path}: another IP`);
+    await otherIp.body?.cancel();
+    // Per client, from addresses that each stay under their own budget: the client's total
+    // counts (perIp + 1 requests so far), then another client still passes.
+    const ipOf = (i: number) => `10.${(i >> 8) & 255}.${i & 255}.${path.length}`;
+    await refusedAfter(perClient - perIp - 1, (i) => send(ipOf(i)), `${path} per client`);
+    const otherClient = await send("10.255.255.1", b);
+    assert.equal(otherClient.status, 200, `${path}: another client`);
+    await otherClient.body?.cancel();
+  }
+});
+
+test("DEFAULT_LIMITS is the README's table (per IP / per client, a minute each)", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("## Rate limits"));
+  const rows = [...section.matchAll(/^\| `\/(\w+)` \| (\d+) \| (\d+|—) \|$/gm)];
+  assert.equal(rows.length, 5, "five endpoint rows");
+  for (const [, endpoint, ip, client] of rows) {
+    const rule = DEFAULT_LIMITS[endpoint as keyof typeof DEFAULT_LIMITS];
+    assert.deepEqual(rule.ip, { limit: Number(ip), windowSeconds: 60 }, endpoint);
+    assert.deepEqual(
+      rule.client,
+      client === "—" ? false : { limit: Number(client), windowSeconds: 60 },
+      endpoint,
+    );
+  }
 });
