@@ -20,6 +20,7 @@ import {
   codeFor,
   consentFields,
   REDIRECT,
+  refreshOk,
   refreshWith,
   register,
   RESOURCE,
@@ -173,6 +174,44 @@ test("a public client presenting another client's code or refresh token is still
   // The token was not consumed by those attempts.
   const ok = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(ok.status, 200);
+});
+
+test("/revoke reads each record once: an unknown token 1 grant + 1 tombstone read; a rotated one ends its grant", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage, rateLimits: false });
+  const t = await tokensFor(s);
+  const next = await refreshOk(s, t.refresh_token, t.client_id);
+  await refreshOk(s, String(next.refresh_token), t.client_id); // t.refresh_token: tombstoned now
+  const revoke = async (token: string) => {
+    storage.take();
+    const res = await s.form("/revoke", { token, client_id: t.client_id });
+    assert.equal(res.status, 200);
+    return storage.take();
+  };
+  const grantId = t.refresh_token.split(".")[0];
+  assert.deepEqual(await revoke(`${grantId}.${"A".repeat(43)}`), {
+    "get client": 1,
+    "get grant": 1,
+    "get refresh": 1,
+  });
+  assert.deepEqual(await revoke("not-a-token"), { "get client": 1, "get refresh": 1 });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 0);
+  // Two rotations back: the grant, the tombstone, then the revocation's own read and write.
+  assert.deepEqual(await revoke(t.refresh_token), {
+    "get client": 1,
+    "get grant": 2,
+    "get refresh": 1,
+    "compareAndSwap grant": 1,
+  });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 1);
+  // Again: the grant is revoked already, so nothing is written and nothing reported.
+  assert.deepEqual(await revoke(t.refresh_token), {
+    "get client": 1,
+    "get grant": 2,
+    "get refresh": 1,
+  });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 1);
+  assert.equal((await refreshWith(s, String(next.refresh_token), t.client_id)).status, 400);
 });
 
 let workerd: WorkerdHarness;
