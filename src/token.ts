@@ -107,8 +107,7 @@ function presentedRecord(
     const legacy = data as RefreshRecord | Tombstone;
     return isTombstone(legacy) ? undefined : legacy;
   }
-  const g = data as StoredGrant;
-  if (p.key[0] !== "grant") return undefined;
+  const g = data as StoredGrant; // a `<grantId>.<secret>` value: its grant was read
   if (g.code && !g.code.usedAt && sameHash(p.id, g.code.hash)) {
     return { clientId: g.clientId, publicClient: g.code.publicClient };
   }
