@@ -8,6 +8,7 @@ import { jsonResponse, OAuthError } from "./errors.ts";
 import { CORS, readForm } from "./_http.ts";
 import { sha256, timingSafeEqual } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
+import { decodeBasic } from "./client_auth.ts";
 import type { ClientRecord } from "./clients.ts";
 import { grantIdOf, isTombstone, sameHash } from "./grants.ts";
 import type { AccessClaims, RefreshRecord, StoredGrant, Tombstone } from "./grants.ts";
@@ -134,24 +135,22 @@ async function introspectionCaller(
   // Configured resource servers (client_secret_basic only).
   const servers = ctx.config.introspectionClients;
   if (authz && /^basic /i.test(authz) && servers?.length) {
+    let basic: { id: string; secret: string } | undefined;
     try {
-      const decoded = atob(authz.slice(6).trim());
-      const i = decoded.indexOf(":");
-      const id = decodeURIComponent(decoded.slice(0, i));
-      const secret = decodeURIComponent(decoded.slice(i + 1));
-      const match = servers.find((c) => c.clientId === id);
-      if (i > 0 && match && timingSafeEqual(secret, match.clientSecret)) {
-        const listed = match.resource === undefined
-          ? ctx.config.resources.map((r) => r.resource)
-          : typeof match.resource === "string"
-          ? [match.resource]
-          : match.resource;
-        const resources = listed.map((r) => ctx.resource(r)?.resource)
-          .filter((r): r is string => r !== undefined);
-        return { kind: "resource_server", resources };
-      }
+      basic = decodeBasic(authz);
     } catch {
-      // fall through to registered-client authentication
+      // malformed: registered-client authentication below refuses it
+    }
+    const match = basic && servers.find((c) => c.clientId === basic.id);
+    if (match && timingSafeEqual(basic!.secret, match.clientSecret)) {
+      const listed = match.resource === undefined
+        ? ctx.config.resources.map((r) => r.resource)
+        : typeof match.resource === "string"
+        ? [match.resource]
+        : match.resource;
+      const resources = listed.map((r) => ctx.resource(r)?.resource)
+        .filter((r): r is string => r !== undefined);
+      return { kind: "resource_server", resources };
     }
   }
   const client: ClientRecord = await authenticateClient(ctx, req, form);
