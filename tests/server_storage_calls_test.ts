@@ -18,6 +18,7 @@ import {
   authorizePage,
   basic,
   codeFor,
+  confidentialTokens,
   consentFields,
   REDIRECT,
   refreshOk,
@@ -159,6 +160,52 @@ test("confidential client: the client record is read (its secret is checked)", a
     refresh_token: (await r.json()).refresh_token,
   }, { authorization: basic(client.client_id, "wrong") });
   assert.equal(bad.status, 401);
+});
+
+test("confidential client: /token reads the client and the grant together, not one after the other", async () => {
+  // The grant's read answers only once the client's read has started (or, were they sequential,
+  // after 50 turns of the event loop, and the overlap below is then false).
+  const inner = memoryStorage();
+  let clientReadStarted = () => {};
+  let gate: Promise<void> | undefined;
+  const log: string[] = [];
+  const storage: Storage = {
+    ...inner,
+    name: inner.name,
+    consistency: inner.consistency,
+    get: async (k) => {
+      if (gate && k[0] === "client") (log.push("client read"), clientReadStarted());
+      if (gate && k[0] === "grant") {
+        log.push("grant read");
+        await gate;
+        log.push("grant answered");
+      }
+      return await inner.get(k);
+    },
+  };
+  const s = await testServer({ storage, rateLimits: false });
+  const t = await confidentialTokens(s);
+  for (const _ of [1, 2]) {
+    log.length = 0;
+    gate = new Promise<void>((resolve) => {
+      let open = false;
+      clientReadStarted = () => (open = true, resolve());
+      let turns = 50;
+      const tick = () => open ? undefined : --turns > 0 ? setTimeout(tick, 0) : resolve();
+      tick();
+    });
+    const res = await s.form("/token", {
+      grant_type: "refresh_token",
+      refresh_token: t.refresh_token,
+    }, t.auth);
+    assert.equal(res.status, 200);
+    t.refresh_token = (await res.json()).refresh_token;
+    assert.ok(
+      log.indexOf("client read") < log.indexOf("grant answered"),
+      `client read while the grant read was pending: ${log.join(", ")}`,
+    );
+  }
+  gate = undefined;
 });
 
 test("a public client presenting another client's code or refresh token is still refused", async () => {
