@@ -1,6 +1,6 @@
 /**
- * `private_key_jwt` constants and the jwks_uri cache rule (internal), in a module that imports
- * nothing: `client_assertion.ts` is imported on first use, and in one esbuild bundle every
+ * `private_key_jwt` constants and the cache rule for fetched client documents (a jwks_uri, a
+ * client metadata document) (internal), in a module that imports nothing: `client_assertion.ts` is imported on first use, and in one esbuild bundle every
  * module a lazily imported module reaches is wrapped for lazy initialisation (more bytes, a
  * second parse at start); importing only leaves keeps that set to a handful of small modules.
  *

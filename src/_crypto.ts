@@ -25,13 +25,17 @@ export async function sha256(input: string): Promise<string> {
   return base64urlEncode(new Uint8Array(await crypto.subtle.digest("SHA-256", te.encode(input))));
 }
 
-/** Constant-time string comparison (length leak only). */
+/**
+ * Constant-time string comparison (length leak only): the UTF-16 code units, read in place (no
+ * encoding: no allocation, and two different lone surrogates never compare equal).
+ */
 export function timingSafeEqual(a: string, b: string): boolean {
-  const x = te.encode(a);
-  const y = te.encode(b);
-  let diff = x.length ^ y.length;
-  const n = Math.max(x.length, y.length);
-  for (let i = 0; i < n; i++) diff |= (x[i % (x.length || 1)] ?? 0) ^ (y[i % (y.length || 1)] ?? 0);
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    // `charCodeAt` of "" is NaN, and `NaN | 0` is 0.
+    diff |= (a.charCodeAt(i % (a.length || 1)) | 0) ^ (b.charCodeAt(i % (b.length || 1)) | 0);
+  }
   return diff === 0;
 }
 

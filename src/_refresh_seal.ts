@@ -30,11 +30,6 @@ export interface Successor {
   exp: number;
 }
 
-/** base64url → bytes backed by a plain ArrayBuffer (what Web Crypto's types ask for). */
-function bytes(text: string): Uint8Array<ArrayBuffer> {
-  return decodeBase64Url(text);
-}
-
 async function keyFor(refreshToken: string): Promise<CryptoKey> {
   const ikm = await crypto.subtle.importKey("raw", te.encode(refreshToken), "HKDF", false, [
     "deriveKey",
@@ -73,9 +68,9 @@ export async function openSuccessor(
   if (v !== "v1" || !iv || !ct) return undefined;
   try {
     const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes(iv), additionalData: te.encode(recordId) },
+      { name: "AES-GCM", iv: decodeBase64Url(iv), additionalData: te.encode(recordId) },
       await keyFor(refreshToken),
-      bytes(ct),
+      decodeBase64Url(ct),
     );
     return JSON.parse(td.decode(plain)) as Successor;
   } catch {

@@ -12,7 +12,14 @@ import { JWT_BEARER_ASSERTION } from "./client_metadata.ts";
 import type { ClientLookup, ClientRecord } from "./clients.ts";
 import type { Ctx } from "./_context.ts";
 
-function decodeBasic(header: string): { id: string; secret: string } {
+/**
+ * The client id and secret of an `Authorization: Basic` header (RFC 6749 §2.3.1: each
+ * form-urlencoded, then base64; a value that is not valid form encoding is taken as is).
+ *
+ * @throws {OAuthError} 401 invalid_client (with `WWW-Authenticate: Basic`) when the header is
+ *   not base64 of UTF-8 text with a ":"
+ */
+export function decodeBasic(header: string): { id: string; secret: string } {
   const b64 = header.slice(6).trim();
   let decoded: string;
   try {

@@ -7,6 +7,7 @@
  * @module
  */
 import { sha256 } from "./_crypto.ts";
+import { cacheSeconds } from "./_assertion_rules.ts";
 import { cimdRecord } from "./clients.ts";
 import type { ClientLookup, ClientRecord } from "./clients.ts";
 import { validateMetadata } from "./client_metadata.ts";
@@ -111,12 +112,7 @@ export async function loadCimdClient(
     const made = toRecord(clientId, res.body, opts);
     record = made.client;
     reason = made.problem ?? "";
-    const cc = res.headers.get("cache-control") ?? "";
-    const maxAge = /max-age=(\d+)/.exec(cc)?.[1];
-    const ttl = /no-store|no-cache/.test(cc)
-      ? 60
-      : Math.min(86400, Math.max(60, Number(maxAge ?? 3600)));
-    ttlMs = ttl * 1000;
+    ttlMs = cacheSeconds(res.headers.get("cache-control") ?? "", 60, 86400) * 1000;
   } catch (e) {
     reason = e instanceof OutboundError ? `${e.reason}: ${e.message}` : "invalid document";
   }

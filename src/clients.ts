@@ -99,8 +99,6 @@ export function isCimdClientId(id: string): boolean {
   }
 }
 
-export { cacheSeconds } from "./_assertion_rules.ts";
-
 /** Build the stored record of a metadata-document client from its effective metadata. */
 export function cimdRecord(m: EffectiveMetadata, clientId: string, nowMs: number): ClientRecord {
   return recordOf(m, clientId, "cimd", nowMs);

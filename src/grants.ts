@@ -122,12 +122,8 @@ export interface PublicClientSnapshot {
 export interface Tombstone {
   used: true;
   grantId: string;
-  /** The client that rotated it. */
+  /** The client that rotated it (`/revoke` lets only that client end the grant with it). */
   clientId?: string;
-  /** Epoch ms of the rotation. */
-  rotatedAt?: number;
-  /** 0.1.0 tombstones only: the successor response, sealed. */
-  sealed?: string;
 }
 
 /** True when a swapped-out record is a tombstone. */

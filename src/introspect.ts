@@ -8,6 +8,7 @@ import { jsonResponse, OAuthError } from "./errors.ts";
 import { CORS, readForm } from "./_http.ts";
 import { sha256, timingSafeEqual } from "./_crypto.ts";
 import { authenticateClient } from "./clients.ts";
+import { decodeBasic } from "./client_auth.ts";
 import type { ClientRecord } from "./clients.ts";
 import { grantIdOf, isTombstone, sameHash } from "./grants.ts";
 import type { AccessClaims, RefreshRecord, StoredGrant, Tombstone } from "./grants.ts";
@@ -18,10 +19,19 @@ type Found =
   | { kind: "access_token"; claims: AccessClaims; grant?: StoredGrant }
   | { kind: "refresh_token"; record: RefreshRecord; grant?: StoredGrant };
 
+/** A refresh token its client already rotated: the grant, and the client that rotated it. */
+type Rotated = { kind: "rotated"; grantId: string; clientId?: string };
+
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Resolve a token we issued; `undefined` when unknown, malformed, expired or not ours. */
 export async function lookupToken(ctx: Ctx, token: string): Promise<Found | undefined> {
+  const r = await resolveToken(ctx, token);
+  return r?.kind === "rotated" ? undefined : r;
+}
+
+/** {@linkcode lookupToken}, and a refresh token already rotated (one lookup for `/revoke`). */
+async function resolveToken(ctx: Ctx, token: string): Promise<Found | Rotated | undefined> {
   if (token.length > 8192) return undefined;
   if (JWT_SHAPE.test(token)) {
     try {
@@ -39,7 +49,7 @@ export async function lookupToken(ctx: Ctx, token: string): Promise<Found | unde
     }
   }
   const r = await findRefresh(ctx, token);
-  return r && "record" in r ? { kind: "refresh_token", ...r } : undefined;
+  return r && ("record" in r ? { kind: "refresh_token", ...r } : { kind: "rotated", ...r.rotated });
 }
 
 /**
@@ -93,21 +103,20 @@ export async function revokeEndpoint(ctx: Ctx, req: Request): Promise<Response> 
   const client = await authenticateClient(ctx, req, form);
   const token = form.get("token");
   if (!token) throw new OAuthError("invalid_request", "token is required");
-  const found = await lookupToken(ctx, token);
-  // §2.2: unknown, invalid or foreign tokens still get 200.
-  if (found?.grant && !found.grant.revokedAt && clientOf(found) === client.client_id) {
-    await ctx.revoke(found.grant.id, found.kind, "token.revoked");
-  } else if (!found && token.length <= 8192 && !JWT_SHAPE.test(token)) {
+  const found = await resolveToken(ctx, token);
+  // §2.2: unknown, invalid or foreign tokens still get 200. Revoking a grant already revoked
+  // or gone is a no-op (`ctx.revoke` writes only over a live grant).
+  if (found?.kind === "rotated") {
     // A refresh token its client already rotated (e.g. a sign-out with the token held before
     // a refresh whose response was lost): the holder wants the grant ended, so end it. This
     // gives nobody a new power: the same token at /token after the reuse window revokes too.
     // It also matters for safety: inside the reuse window a rotated token still opens its
     // successor (src/token_refresh.ts), so revoking it must end the grant.
-    const r = await findRefresh(ctx, token);
-    if (r && "rotated" in r && r.rotated.clientId === client.client_id) {
-      const grant = await ctx.store.get<StoredGrant>(["grant", r.rotated.grantId]);
-      if (grant && !grant.revokedAt) await ctx.revoke(grant.id, "refresh_token", "token.revoked");
+    if (found.clientId === client.client_id) {
+      await ctx.revoke(found.grantId, "refresh_token", "token.revoked");
     }
+  } else if (found?.grant && !found.grant.revokedAt && clientOf(found) === client.client_id) {
+    await ctx.revoke(found.grant.id, found.kind, "token.revoked");
   }
   return new Response(null, { status: 200, headers: { "cache-control": "no-store", ...CORS } });
 }
@@ -126,24 +135,22 @@ async function introspectionCaller(
   // Configured resource servers (client_secret_basic only).
   const servers = ctx.config.introspectionClients;
   if (authz && /^basic /i.test(authz) && servers?.length) {
+    let basic: { id: string; secret: string } | undefined;
     try {
-      const decoded = atob(authz.slice(6).trim());
-      const i = decoded.indexOf(":");
-      const id = decodeURIComponent(decoded.slice(0, i));
-      const secret = decodeURIComponent(decoded.slice(i + 1));
-      const match = servers.find((c) => c.clientId === id);
-      if (i > 0 && match && timingSafeEqual(secret, match.clientSecret)) {
-        const listed = match.resource === undefined
-          ? ctx.config.resources.map((r) => r.resource)
-          : typeof match.resource === "string"
-          ? [match.resource]
-          : match.resource;
-        const resources = listed.map((r) => ctx.resource(r)?.resource)
-          .filter((r): r is string => r !== undefined);
-        return { kind: "resource_server", resources };
-      }
+      basic = decodeBasic(authz);
     } catch {
-      // fall through to registered-client authentication
+      // malformed: registered-client authentication below refuses it
+    }
+    const match = basic && servers.find((c) => c.clientId === basic.id);
+    if (match && timingSafeEqual(basic!.secret, match.clientSecret)) {
+      const listed = match.resource === undefined
+        ? ctx.config.resources.map((r) => r.resource)
+        : typeof match.resource === "string"
+        ? [match.resource]
+        : match.resource;
+      const resources = listed.map((r) => ctx.resource(r)?.resource)
+        .filter((r): r is string => r !== undefined);
+      return { kind: "resource_server", resources };
     }
   }
   const client: ClientRecord = await authenticateClient(ctx, req, form);

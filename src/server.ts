@@ -302,6 +302,9 @@ export function createAuthServer(config: AuthServerConfig): AuthServer {
 
   const verifiers = new Map<string, Promise<Verifier>>();
   function verifierFor(resource?: string): Promise<Verifier> {
+    // The usual call names a configured resource exactly as configured: no canonicalization.
+    const known = resource === undefined ? undefined : verifiers.get(resource);
+    if (known) return known;
     let r: Resource | undefined;
     if (resource === undefined) {
       if (cfg.resources.length !== 1) {

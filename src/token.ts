@@ -27,9 +27,20 @@ export async function tokenEndpoint(ctx: Ctx, req: Request): Promise<Response> {
       `grant_type "${grantType.slice(0, 64)}" is not supported`,
     );
   }
-  const presented = await readPresented(ctx, grantType, form);
-  const recorded = recordedPublicClient(req, form, presented);
-  const client = recorded ?? await authenticateClient(ctx, req, form);
+  let presented: Presented | undefined;
+  let recorded: TokenClient | undefined;
+  let client: TokenClient;
+  if (presentsCredentials(req, form)) {
+    // Authenticated the usual way: the client and the grant are independent reads, run together.
+    [presented, client] = await Promise.all([
+      readPresented(ctx, grantType, form),
+      authenticateClient(ctx, req, form),
+    ]);
+  } else {
+    presented = await readPresented(ctx, grantType, form);
+    recorded = recordedPublicClient(req, form, presented);
+    client = recorded ?? await authenticateClient(ctx, req, form);
+  }
   await ctx.clientIdentified?.(client.client_id);
   if (!client.grant_types.includes(grantType)) {
     throw new OAuthError("unauthorized_client", `client is not registered for ${grantType}`);
@@ -85,16 +96,19 @@ function recordedPublicClient(
   presented: Presented | undefined,
 ): TokenClient | undefined {
   const r = presentedRecord(presented);
-  if (!r?.publicClient) return undefined;
-  if (req.headers.has("authorization") || form.get("client_id") !== r.clientId) return undefined;
-  for (const p of ["client_secret", "client_assertion", "client_assertion_type"]) {
-    if (form.has(p)) return undefined;
-  }
+  if (!r?.publicClient || presentsCredentials(req, form)) return undefined;
+  if (form.get("client_id") !== r.clientId) return undefined;
   return {
     client_id: r.clientId,
     token_endpoint_auth_method: "none",
     grant_types: r.publicClient.grantTypes,
   };
+}
+
+/** Whether the request carries client credentials (Basic, a secret, or an assertion). */
+function presentsCredentials(req: Request, form: Map<string, string>): boolean {
+  return req.headers.has("authorization") || form.has("client_secret") ||
+    form.has("client_assertion") || form.has("client_assertion_type");
 }
 
 /** The unused code or current refresh token the presented value matches, with its client. */
@@ -107,8 +121,7 @@ function presentedRecord(
     const legacy = data as RefreshRecord | Tombstone;
     return isTombstone(legacy) ? undefined : legacy;
   }
-  const g = data as StoredGrant;
-  if (p.key[0] !== "grant") return undefined;
+  const g = data as StoredGrant; // a `<grantId>.<secret>` value: its grant was read
   if (g.code && !g.code.usedAt && sameHash(p.id, g.code.hash)) {
     return { clientId: g.clientId, publicClient: g.code.publicClient };
   }

@@ -131,12 +131,7 @@ async function rotate(
     // detectable (written first: harmless if the compare-and-swap then loses).
     const old = grant.previous;
     if (old && old.exp > now) {
-      const t: Tombstone = {
-        used: true,
-        grantId: grant.id,
-        clientId: old.clientId,
-        rotatedAt: old.rotatedAt,
-      };
+      const t: Tombstone = { used: true, grantId: grant.id, clientId: old.clientId };
       await ctx.store.put(["refresh", old.hash], t, old.exp);
     }
     // Single use: only a write over the exact grant read lands.

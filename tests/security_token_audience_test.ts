@@ -248,3 +248,27 @@ test("verifier (local and remote JWKS) refuses a refresh token, and tokens for a
   const atA = createVerifier({ issuer: ISSUER, audience: RESOURCE, jwks });
   assert.equal((await atA.verify(a.access_token)).ok, true);
 });
+
+test("introspectionClients: Basic credentials decoded as at /token (RFC 6749 §2.3.1 form encoding)", async () => {
+  const rs = {
+    clientId: "rs notes+1",
+    clientSecret: "a secret+with:odd%chars",
+    resource: RESOURCE,
+  };
+  const s = await testServer({ introspectionClients: [rs] });
+  const t = await tokensFor(s);
+  // Form-encoded before base64 (a space as "+"), as the helper and RFC 6749 §2.3.1 do it.
+  const body = await ask(s, t.access_token, basic(rs.clientId, rs.clientSecret));
+  assert.equal(body.active, true);
+  assert.equal(body.aud, RESOURCE);
+  // Percent-encoding only (a space as %20) decodes the same.
+  const pct = "Basic " +
+    btoa(`${encodeURIComponent(rs.clientId)}:${encodeURIComponent(rs.clientSecret)}`);
+  assert.equal((await ask(s, t.access_token, pct)).active, true);
+  // A wrong secret, or a malformed header, is not this resource server: a 401 for the caller.
+  for (const authorization of [basic(rs.clientId, rs.clientSecret + "x"), "Basic !!", "Basic "]) {
+    const res = await s.form("/introspect", { token: t.access_token }, { authorization });
+    assert.equal(res.status, 401, authorization);
+    assert.equal((await res.json()).error, "invalid_client");
+  }
+});

@@ -84,6 +84,25 @@ test("a valid document: consent shows its name and a localhost warning; the flow
   assert.equal(h.calls.length, 2, "refetched after max-age");
 });
 
+test("a document's cache lifetime: no-store or a short max-age still 60 s, a long one at most a day", async () => {
+  for (
+    const [cc, keptMs] of [["no-store", 60_000], ["max-age=5", 60_000], [
+      "max-age=999999",
+      86_400_000,
+    ], ["", 3_600_000]] as const
+  ) {
+    const h = host({ [CLIENT_ID]: { body: goodDoc, headers: { "cache-control": cc } } });
+    const s = await testServer({ fetch: h.fetch, outbound: ALLOW });
+    await (await authorizePage(s, CLIENT_ID)).res.body?.cancel();
+    s.advance(keptMs - 1000);
+    await (await authorizePage(s, CLIENT_ID)).res.body?.cancel();
+    assert.equal(h.calls.length, 1, `${cc || "(none)"}: still cached`);
+    s.advance(2000);
+    await (await authorizePage(s, CLIENT_ID)).res.body?.cancel();
+    assert.equal(h.calls.length, 2, `${cc || "(none)"}: refetched`);
+  }
+});
+
 test("documents that must be refused: an error page naming the rule, never redirected", async () => {
   const cases: Record<string, [unknown, RegExp]> = {
     "client_id mismatch": [

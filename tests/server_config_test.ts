@@ -205,3 +205,16 @@ test("verify(): several resources need options.resource; unknown resource → Co
   const r = await auth.verify("x", { resource: "https://files.example.com/mcp" });
   assert.equal(r.ok, false);
 });
+
+test("verifierFor(): one verifier per resource, however the resource is spelled; a fragment never names one", async () => {
+  const auth = createAuthServer({
+    ...base,
+    resources: ["https://mcp.example.com/mcp", "https://files.example.com/mcp"],
+  });
+  const files = await auth.verifierFor("https://files.example.com/mcp");
+  assert.equal(await auth.verifierFor("https://files.example.com/mcp"), files);
+  assert.equal(await auth.verifierFor("HTTPS://FILES.example.com:443/mcp/"), files);
+  assert.notEqual(await auth.verifierFor("https://mcp.example.com/mcp"), files);
+  await assert.rejects(auth.verifierFor("https://files.example.com/mcp#x"), ConfigError);
+  await assert.rejects(auth.verifierFor("https://files.example.com/mcp/other"), ConfigError);
+});

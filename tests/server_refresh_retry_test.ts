@@ -138,3 +138,20 @@ test("nothing secret is stored in clear: the sealed successor opens only with th
   assert.match(previous.sealed, /^v1\.[\w-]{16}\.[\w-]+$/);
   assert.match(previous.hash, /^[\w-]{43}$/);
 });
+
+test("a token displaced from the grant's previous slot leaves a tombstone of what reuse detection reads", async () => {
+  const storage = memoryStorage();
+  const s = await testServer({ storage });
+  const t = await tokensFor(s);
+  const first = await refresh(s, t.refresh_token, t.client_id);
+  assert.deepEqual(await storage.list(["refresh"]), []);
+  await refresh(s, String(first.refresh_token), t.client_id);
+  const tombstones = await storage.list(["refresh"]);
+  assert.equal(tombstones.length, 1);
+  const grantId = t.refresh_token.split(".")[0];
+  // Only the marker, the grant and the rotating client (no rotation time, nothing sealed).
+  assert.deepEqual(tombstones[0].value.data, { used: true, grantId, clientId: t.client_id });
+  assert.equal(revoked(s), 0);
+  await expectError(await refreshWith(s, t.refresh_token, t.client_id), 400, "invalid_grant");
+  assert.equal(revoked(s), 2); // refresh.reuse_detected + grant.revoked
+});

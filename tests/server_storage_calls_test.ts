@@ -18,8 +18,10 @@ import {
   authorizePage,
   basic,
   codeFor,
+  confidentialTokens,
   consentFields,
   REDIRECT,
+  refreshOk,
   refreshWith,
   register,
   RESOURCE,
@@ -178,6 +180,52 @@ test("confidential client: the client record is read (its secret is checked)", a
   assert.equal(bad.status, 401);
 });
 
+test("confidential client: /token reads the client and the grant together, not one after the other", async () => {
+  // The grant's read answers only once the client's read has started (or, were they sequential,
+  // after 50 turns of the event loop, and the overlap below is then false).
+  const inner = memoryStorage();
+  let clientReadStarted = () => {};
+  let gate: Promise<void> | undefined;
+  const log: string[] = [];
+  const storage: Storage = {
+    ...inner,
+    name: inner.name,
+    consistency: inner.consistency,
+    get: async (k) => {
+      if (gate && k[0] === "client") (log.push("client read"), clientReadStarted());
+      if (gate && k[0] === "grant") {
+        log.push("grant read");
+        await gate;
+        log.push("grant answered");
+      }
+      return await inner.get(k);
+    },
+  };
+  const s = await testServer({ storage, rateLimits: false });
+  const t = await confidentialTokens(s);
+  for (const _ of [1, 2]) {
+    log.length = 0;
+    gate = new Promise<void>((resolve) => {
+      let open = false;
+      clientReadStarted = () => (open = true, resolve());
+      let turns = 50;
+      const tick = () => open ? undefined : --turns > 0 ? setTimeout(tick, 0) : resolve();
+      tick();
+    });
+    const res = await s.form("/token", {
+      grant_type: "refresh_token",
+      refresh_token: t.refresh_token,
+    }, t.auth);
+    assert.equal(res.status, 200);
+    t.refresh_token = (await res.json()).refresh_token;
+    assert.ok(
+      log.indexOf("client read") < log.indexOf("grant answered"),
+      `client read while the grant read was pending: ${log.join(", ")}`,
+    );
+  }
+  gate = undefined;
+});
+
 test("a public client presenting another client's code or refresh token is still refused", async () => {
   const s = await testServer();
   const t = await tokensFor(s);
@@ -191,6 +239,44 @@ test("a public client presenting another client's code or refresh token is still
   // The token was not consumed by those attempts.
   const ok = await refreshWith(s, t.refresh_token, t.client_id);
   assert.equal(ok.status, 200);
+});
+
+test("/revoke reads each record once: an unknown token 1 grant + 1 tombstone read; a rotated one ends its grant", async () => {
+  const storage = counting(memoryStorage());
+  const s = await testServer({ storage, rateLimits: false });
+  const t = await tokensFor(s);
+  const next = await refreshOk(s, t.refresh_token, t.client_id);
+  await refreshOk(s, String(next.refresh_token), t.client_id); // t.refresh_token: tombstoned now
+  const revoke = async (token: string) => {
+    storage.take();
+    const res = await s.form("/revoke", { token, client_id: t.client_id });
+    assert.equal(res.status, 200);
+    return storage.take();
+  };
+  const grantId = t.refresh_token.split(".")[0];
+  assert.deepEqual(await revoke(`${grantId}.${"A".repeat(43)}`), {
+    "get client": 1,
+    "get grant": 1,
+    "get refresh": 1,
+  });
+  assert.deepEqual(await revoke("not-a-token"), { "get client": 1, "get refresh": 1 });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 0);
+  // Two rotations back: the grant, the tombstone, then the revocation's own read and write.
+  assert.deepEqual(await revoke(t.refresh_token), {
+    "get client": 1,
+    "get grant": 2,
+    "get refresh": 1,
+    "compareAndSwap grant": 1,
+  });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 1);
+  // Again: the grant is revoked already, so nothing is written and nothing reported.
+  assert.deepEqual(await revoke(t.refresh_token), {
+    "get client": 1,
+    "get grant": 2,
+    "get refresh": 1,
+  });
+  assert.equal(s.events.filter((e) => e.type === "token.revoked").length, 1);
+  assert.equal((await refreshWith(s, String(next.refresh_token), t.client_id)).status, 400);
 });
 
 let workerd: WorkerdHarness;
