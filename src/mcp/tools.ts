@@ -66,7 +66,7 @@ export interface ToolGateOptions {
   onMutation?: (event: MutationEvent) => void | Promise<void>;
   /**
    * Where a throwing `onToolCall` / `onMutation` is reported as an event (e.g. forwarded to the
-   * application's audit sink). Its own throw is reported to the console only.
+   * application's audit sink). Its own throw (or rejection) is reported to the console only.
    */
   onHookError?: (failure: ToolHookFailure) => void;
   /** No console line for a throwing hook (the `onHookError` event still fires). Default false. */
@@ -128,10 +128,17 @@ function callHook<E extends { tool: string }>(
     if (!options.quiet) {
       console.error(`gatehouse: ${name} hook threw (the tool call was not affected): ${error}`);
     }
+    const again = (x: unknown) =>
+      console.error(`gatehouse: onHookError threw: ${describeError(x)}`);
     try {
-      options.onHookError?.({ hook: name, tool: e.tool, error });
-    } catch (again) {
-      console.error(`gatehouse: onHookError threw: ${describeError(again)}`);
+      // An async onHookError (its type allows one) that rejects is reported too: an unhandled
+      // rejection would end the process.
+      const r: unknown = options.onHookError?.({ hook: name, tool: e.tool, error });
+      if (r && typeof (r as Promise<void>).then === "function") {
+        (r as Promise<void>).then(undefined, again);
+      }
+    } catch (x) {
+      again(x);
     }
   };
   try {

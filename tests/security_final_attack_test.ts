@@ -1,0 +1,79 @@
+/**
+ * The last attack pass: what the earlier passes (token state, perf changes, client auth,
+ * identity, SSRF) left — the newest changes first. Each test names the attack and asserts
+ * what must hold. Findings were written here as failing tests before their fix.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createToolGate, type ToolHookFailure } from "../mcp.ts";
+import { memoryStorage } from "../storage/memory.ts";
+import type { ToolCallEvent } from "../src/mcp/types.ts";
+
+const event = (tool: string): ToolCallEvent => ({
+  tool,
+  subject: "alice",
+  clientId: "c",
+  grantId: undefined,
+  scopesRequired: [],
+  outcome: "ok",
+  durationMs: 0,
+  time: 0,
+});
+
+/** Unhandled rejections seen while `f` runs and the event loop turns twice after it. */
+async function unhandledDuring(f: () => void): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const on = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    seen.push(e.reason);
+  };
+  globalThis.addEventListener("unhandledrejection", on);
+  try {
+    f();
+    for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+  } finally {
+    globalThis.removeEventListener("unhandledrejection", on);
+  }
+  return seen;
+}
+
+test("tool gate: an async onHookError that rejects (audit sink down) is reported, not an unhandled rejection that ends the process", async () => {
+  const logged: string[] = [];
+  const original = console.error;
+  console.error = (...a: unknown[]) => void logged.push(a.join(" "));
+  const failures: ToolHookFailure[] = [];
+  try {
+    const gate = createToolGate({
+      storage: memoryStorage(),
+      tools: [],
+      limits: false,
+      quiet: true,
+      // The same sink for both hooks, both down: each call rejects.
+      onToolCall: () => Promise.reject(new Error("audit sink down")),
+      onHookError: async (f) => {
+        failures.push(f);
+        await Promise.resolve();
+        throw new Error("audit sink down too");
+      },
+    });
+    const unhandled = await unhandledDuring(() => gate.report(event("read")));
+    assert.deepEqual(unhandled, [], "no unhandled rejection");
+    const sync = await unhandledDuring(() => {
+      createToolGate({
+        storage: memoryStorage(),
+        tools: [],
+        limits: false,
+        onToolCall: () => {
+          throw new Error("x");
+        },
+        onHookError: () => Promise.reject(new Error("y")),
+      }).report(event("write"));
+    });
+    assert.deepEqual(sync, [], "no unhandled rejection (synchronous hook throw)");
+  } finally {
+    console.error = original;
+  }
+  assert.deepEqual(failures.map((f) => f.error), ["Error: audit sink down"]);
+  assert.ok(logged.some((l) => l.includes("onHookError threw: Error: audit sink down too")));
+  assert.ok(logged.every((l) => !l.includes("    at ")), "no stack trace");
+});
