@@ -19,9 +19,13 @@ export interface CacheEntry {
   revokedCheckedAt?: number;
   /** Its last answer. */
   revoked?: boolean;
+  /** Which lookup gave that answer (they are numbered as they start). */
+  revokedTicket?: number;
   /** When introspection last said `active`, ms since the epoch. */
   introspectedAt?: number;
 }
+
+let lookups = 0;
 
 /**
  * Applies the revocation policy to `entry` at time `at` (ms): a 401 `invalid_token` failure
@@ -40,12 +44,21 @@ export async function checkRevocation(
     at - entry.revokedCheckedAt < ttl;
   if (!fresh) {
     counters.revocationChecks++;
+    // Overlapping verifies of one token: only the answer of the latest lookup to start is kept,
+    // so a slower lookup that read before a revoke cannot plant "not revoked" over the answer
+    // of one that read after it.
+    const ticket = ++lookups;
+    let revoked: boolean;
     try {
-      entry.revoked = (await revocation.isRevoked(entry.verified)) === true;
+      revoked = (await revocation.isRevoked(entry.verified)) === true;
     } catch {
       return new Failure(503, "invalid_token", "revocation status is unavailable");
     }
-    entry.revokedCheckedAt = at;
+    if (ticket > (entry.revokedTicket ?? 0)) {
+      entry.revoked = revoked;
+      entry.revokedCheckedAt = at;
+      entry.revokedTicket = ticket;
+    }
   }
   return entry.revoked ? new Failure(401, "invalid_token", "token has been revoked") : undefined;
 }

@@ -9,6 +9,14 @@ import { createToolGate, type ToolHookFailure } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import type { ToolCallEvent } from "../src/mcp/types.ts";
 import { startDemo } from "./support/mcp_demo.ts";
+import { createVerifier } from "../verify.ts";
+import {
+  ISSUER as V_ISSUER,
+  makeKey,
+  RESOURCE as V_RESOURCE,
+  signToken,
+  T0,
+} from "./support/verify_fixtures.ts";
 
 const event = (tool: string): ToolCallEvent => ({
   tool,
@@ -105,4 +113,49 @@ test("demo sign-in: a return_to with a line break, NUL or non-Latin-1 character 
   } finally {
     await demo.close();
   }
+});
+
+test("verifier cached revocation: a slow isRevoked answer started before the revoke does not undo the revoked answer that landed first", async () => {
+  const key = await makeKey("EdDSA", "k1");
+  const token = await signToken(key, { at: T0 });
+  let clock = T0;
+  const answers: Array<(revoked: boolean) => void> = [];
+  let wake = () => {};
+  const asked = (n: number) =>
+    new Promise<void>((resolve) => {
+      wake = () => answers.length >= n && resolve();
+      wake();
+    });
+  const v = createVerifier({
+    issuer: V_ISSUER,
+    audience: V_RESOURCE,
+    jwks: { keys: [key.publicJwk as never] },
+    now: () => clock,
+    // The application's revocation lookup, its answers handed out by the test in any order
+    // (a store read that started earlier can end later).
+    revocation: {
+      mode: "cached",
+      ttlMs: 10_000,
+      isRevoked: () =>
+        new Promise<boolean>((resolve) => {
+          answers.push(resolve);
+          wake();
+        }),
+    },
+  });
+  const first = v.verify(token);
+  await asked(1);
+  answers.shift()!(false);
+  assert.equal((await first).ok, true);
+  clock += 10_001; // the cached answer is stale: the next calls ask again
+  const slow = v.verify(token); // its lookup read the grant before the revoke
+  const fast = v.verify(token); // its lookup read it after
+  await asked(2);
+  answers[1](true);
+  const refused = await fast;
+  assert.equal(refused.ok ? 200 : refused.status, 401);
+  answers[0](false);
+  await slow;
+  const after = await v.verify(token);
+  assert.equal(after.ok ? 200 : after.status, 401, "revoked stays revoked");
 });
