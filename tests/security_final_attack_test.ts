@@ -9,6 +9,9 @@ import { createToolGate, type ToolHookFailure } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import type { ToolCallEvent } from "../src/mcp/types.ts";
 import { startDemo } from "./support/mcp_demo.ts";
+import { createAuthServer } from "../mod.ts";
+import { denoKvStorage } from "../storage/deno_kv.ts";
+import { authorize, pkce, register, testServer } from "./support/flow.ts";
 import { createVerifier } from "../verify.ts";
 import {
   ISSUER as V_ISSUER,
@@ -158,4 +161,67 @@ test("verifier cached revocation: a slow isRevoked answer started before the rev
   await slow;
   const after = await v.verify(token);
   assert.equal(after.ok ? 200 : after.status, 401, "revoked stays revoked");
+});
+
+test("loopback rule: spellings the URL parser makes loopback are loopback; localhost. and ::ffff:127.0.0.1 are refused; the any-port match never leaves the host", async () => {
+  const kv = await Deno.openKv(":memory:");
+  for (const storage of [memoryStorage(), denoKvStorage(kv)]) {
+    const s = await testServer({ storage });
+    for (
+      const bad of [
+        "http://localhost./cb",
+        "http://[::ffff:127.0.0.1]/cb",
+        "http://localhost.evil.example/cb",
+      ]
+    ) {
+      const res = await s.call("/register", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ redirect_uris: [bad], token_endpoint_auth_method: "none" }),
+      });
+      assert.equal(res.status, 400, bad);
+      assert.equal((await res.json()).error, "invalid_redirect_uri");
+    }
+    for (
+      const [registered, requested, lands] of [
+        ["http://LOCALHOST/cb", "http://localhost:5001/cb", "localhost:5001"],
+        ["http://127.1/cb", "http://127.0.0.1:5002/cb", "127.0.0.1:5002"],
+        ["http://[0:0:0:0:0:0:0:1]/cb", "http://[::1]:5003/cb", "[::1]:5003"],
+      ]
+    ) {
+      const c = await register(s, { redirect_uris: [registered] });
+      const { challenge } = await pkce();
+      const to = await authorize(s, c.client_id, { challenge, redirectUri: requested });
+      assert.equal(to.host, lands);
+      assert.ok(to.searchParams.get("code"));
+      // Another host on the same port: refused with an error page, no redirect.
+      const other = requested.replace(/\/\/[^/]+:/, "//127.0.0.2:");
+      const { challenge: c2 } = await pkce();
+      const page = await s.call(
+        "/authorize?" + new URLSearchParams({
+          response_type: "code",
+          client_id: c.client_id,
+          redirect_uri: other,
+          code_challenge: c2,
+          code_challenge_method: "S256",
+        }),
+      );
+      await page.body?.cancel();
+      assert.equal(page.status, 400, other);
+      assert.equal(page.headers.get("location"), null);
+    }
+  }
+  kv.close();
+  const config = (issuer: string) => ({
+    issuer,
+    resources: [{ resource: "https://mcp.example.com/mcp", name: "r" }],
+    scopes: ["mcp:read"],
+    authenticate: () => "alice",
+    storage: memoryStorage(),
+    quiet: true,
+  });
+  for (const issuer of ["http://localhost.:8787", "http://[::ffff:127.0.0.1]:8787"]) {
+    assert.throws(() => createAuthServer(config(issuer)), /issuer/, issuer);
+  }
+  assert.doesNotThrow(() => createAuthServer(config("http://LOCALHOST:8787")));
 });
