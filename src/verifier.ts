@@ -243,6 +243,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     );
   };
 
+  // Introspection refusals so far: an answer whose call overlapped one is not cached (it may
+  // have read the token's state before the revoke the refusal saw).
+  let refusals = 0;
   const introspect = async (
     token: string,
     at: number,
@@ -261,6 +264,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       token,
       at,
     );
+    if (!r.ok && r.refused !== 503) refusals++;
     return r.ok ? r.info : new Failure(r.refused, "invalid_token", r.description);
   };
 
@@ -324,10 +328,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
         entry.introspectedAt = at;
       }
     } else {
+      const before = refusals;
       const result = await verifyMiss(token, at, required);
       if (result instanceof Failure) return fail(result, required);
       entry = result;
-      if (admit(token)) remember(token, entry);
+      if (refusals === before && admit(token)) remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
       ? await checkRevocation(entry, at, revocation, counters)

@@ -11,7 +11,15 @@ import type { ToolCallEvent } from "../src/mcp/types.ts";
 import { startDemo } from "./support/mcp_demo.ts";
 import { createAuthServer } from "../mod.ts";
 import { denoKvStorage } from "../storage/deno_kv.ts";
-import { authorize, pkce, register, testServer } from "./support/flow.ts";
+import {
+  authorize,
+  ISSUER as AS_ISSUER,
+  pkce,
+  register,
+  RESOURCE as AS_RESOURCE,
+  testServer,
+  tokensFor,
+} from "./support/flow.ts";
 import { createVerifier } from "../verify.ts";
 import {
   ISSUER as V_ISSUER,
@@ -224,4 +232,41 @@ test("loopback rule: spellings the URL parser makes loopback are loopback; local
     assert.throws(() => createAuthServer(config(issuer)), /issuer/, issuer);
   }
   assert.doesNotThrow(() => createAuthServer(config("http://LOCALHOST:8787")));
+});
+
+test("verifier introspection cache: an active answer that started before the revoke is not cached over the inactive one that landed first", async () => {
+  const introspector = { clientId: "rs-notes", clientSecret: "rs-notes-secret-0123456789" };
+  const s = await testServer({ introspectionClients: [introspector] });
+  const t = await tokensFor(s);
+  let hold: Promise<void> | undefined;
+  let answered = () => {};
+  const asAnswered = new Promise<void>((r) => answered = r);
+  const v = createVerifier({
+    issuer: AS_ISSUER,
+    audience: AS_RESOURCE,
+    introspection: { endpoint: AS_ISSUER + "/introspect", ...introspector, cacheTtlMs: 60_000 },
+    // The real /introspect; a held answer is one that is slow on the way back.
+    fetch: async (input, init) => {
+      const gate = hold;
+      const res = await s.auth.handle(new Request(input, init));
+      if (gate) {
+        answered();
+        await gate;
+      }
+      return res;
+    },
+  });
+  let release = () => {};
+  hold = new Promise<void>((r) => release = r);
+  const slow = v.verify(t.access_token); // introspected while active, answer held
+  hold = undefined;
+  await asAnswered; // the AS answered "active" before the revoke
+  const revoked = await s.form("/revoke", { token: t.access_token, client_id: t.client_id });
+  assert.equal(revoked.status, 200);
+  const refused = await v.verify(t.access_token);
+  assert.equal(refused.ok ? 200 : refused.status, 401);
+  release();
+  await slow;
+  const after = await v.verify(t.access_token);
+  assert.equal(after.ok ? 200 : after.status, 401, "the older active answer was cached");
 });
