@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createToolGate, type ToolHookFailure } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import type { ToolCallEvent } from "../src/mcp/types.ts";
+import { ConfirmationStore } from "../src/mcp/_confirm.ts";
 import { startDemo } from "./support/mcp_demo.ts";
 import { createAuthServer } from "../mod.ts";
 import { denoKvStorage } from "../storage/deno_kv.ts";
@@ -269,4 +270,44 @@ test("verifier introspection cache: an active answer that started before the rev
   await slow;
   const after = await v.verify(t.access_token);
   assert.equal(after.ok ? 200 : after.status, 401, "the older active answer was cached");
+});
+
+test("tool gate on Deno KV: a Client ID Metadata Document URL of 2 KB as client_id (its owner picks it) counts and confirms like any other, no storage error", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const gate = createToolGate({
+      storage: denoKvStorage(kv),
+      tools: [],
+      limits: {
+        perSubject: { limit: 2, windowSeconds: 60 },
+        perClient: { limit: 2, windowSeconds: 60 },
+      },
+    });
+    // The longest client_id Gatehouse accepts (MAX_CIMD_URL, 2048 characters).
+    const clientId = "https://app.example.org/" + "a".repeat(2048 - 29) + ".json";
+    assert.equal(clientId.length, 2048);
+    const authInfo = { token: "t", clientId, scopes: [], extra: { subject: "alice" } };
+    assert.deepEqual(
+      [
+        (await gate.checkLimits(authInfo, "x")).ok,
+        (await gate.checkLimits(authInfo, "x")).ok,
+        (await gate.checkLimits(authInfo, "x")).ok,
+      ],
+      [true, true, false],
+    );
+    // The confirmation flow's idempotency record is keyed by the client too.
+    const store = new ConfirmationStore(denoKvStorage(kv));
+    const who = { subject: "alice", clientId };
+    const { token } = await store.issue({
+      ...who,
+      tool: "add_note",
+      args: {},
+      argsHash: "",
+      preview: "add a note",
+    });
+    const ran = await store.run(token, "key-1", who, () => Promise.resolve("done"));
+    assert.deepEqual([ran.result, ran.executed], ["done", true]);
+  } finally {
+    kv.close();
+  }
 });

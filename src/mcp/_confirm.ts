@@ -6,8 +6,8 @@
  *   `["mcp-confirm", sha256(token)]`, with the subject, client, tool, the arguments and their
  *   hash, expiring after 5 minutes. It is bound: a caller whose subject or client differs is
  *   refused after a read, before any write, so the rightful owner can still use it.
- * - an idempotency record at `["mcp-idem", subject, client, key]` decides who executes. Every
- *   confirmer `swap`s a `running` marker in; the one that saw nothing there is the executor,
+ * - an idempotency record at `["mcp-idem", sha256([subject, client, key])]` decides who
+ *   executes. Every confirmer `swap`s a `running` marker in; the one that saw nothing there is the executor,
  *   and only the executor consumes the confirmation token (a second `swap`, to a tombstone).
  *   A confirmer that displaced a finished record writes it back and returns the stored result;
  *   one that displaced a `running` marker waits (polling) for the executor's result.
@@ -137,7 +137,11 @@ export class ConfirmationStore {
     check: (pending: PendingMutation) => void = () => {},
   ): Promise<{ result: R; executed: boolean; pending: PendingMutation }> {
     const hash = await sha256(token);
-    const idemKey = ["mcp-idem", who.subject, who.clientId, idempotencyKey];
+    // Hashed: a client_id may be a 2 KB metadata-document URL (Deno KV keys are ≤ 2 KB).
+    const idemKey = [
+      "mcp-idem",
+      await sha256(JSON.stringify([who.subject, who.clientId, idempotencyKey])),
+    ];
     // A replay (or a duplicate arriving after the token was consumed) finds the record first.
     const seen = await this.#storage.get(idemKey);
     if (seen && isLive(seen)) return await this.#replay(idemKey, seen.data as IdemRecord, hash);

@@ -9,6 +9,7 @@ import * as z from "zod";
 import type { Storage } from "../../storage/mod.ts";
 import { missingScopes, type ScopeHierarchy } from "../verifier_scopes.ts";
 import { describeError } from "../events.ts";
+import { sha256 } from "../_crypto.ts";
 import { ConfirmationStore } from "./_confirm.ts";
 import { takeSlot } from "./_counter.ts";
 import { contexts, principalOf } from "./_context.ts";
@@ -215,12 +216,15 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
     const who = principalOf(authInfo);
     if (limits.perSubject) {
       const { limit, windowSeconds } = limits.perSubject;
-      const r = await takeSlot(options.storage, ["sub", who.subject], limit, windowSeconds);
+      const id = await sha256(who.subject);
+      const r = await takeSlot(options.storage, ["sub", id], limit, windowSeconds);
       if (!r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "subject" };
     }
     if (limits.perClient) {
       const { limit, windowSeconds } = limits.perClient;
-      const r = await takeSlot(options.storage, ["client", who.clientId], limit, windowSeconds);
+      // Hashed: a client_id may be a 2 KB metadata-document URL (Deno KV keys are ≤ 2 KB).
+      const id = await sha256(who.clientId);
+      const r = await takeSlot(options.storage, ["client", id], limit, windowSeconds);
       if (!r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "client" };
     }
     return { ok: true, retryAfter: 0 };
