@@ -243,9 +243,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     );
   };
 
-  // Introspection refusals so far: an answer whose call overlapped one is not cached (it may
-  // have read the token's state before the revoke the refusal saw).
-  let refusals = 0;
+  // Tokens with a miss (introspection) under way, and whether one of their introspections was
+  // refused meanwhile: then the miss's answer is not cached (it may have read the token's state
+  // before the revoke the refusal saw). Holds only tokens in flight.
+  const missing = new Map<string, { calls: number; refused: boolean }>();
   const introspect = async (
     token: string,
     at: number,
@@ -264,7 +265,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       token,
       at,
     );
-    if (!r.ok && r.refused !== 503) refusals++;
+    if (!r.ok && r.refused !== 503) {
+      const inFlight = missing.get(token);
+      if (inFlight) inFlight.refused = true;
+    }
     return r.ok ? r.info : new Failure(r.refused, "invalid_token", r.description);
   };
 
@@ -328,11 +332,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
         entry.introspectedAt = at;
       }
     } else {
-      const before = refusals;
-      const result = await verifyMiss(token, at, required);
+      let inFlight = introspection && missing.get(token);
+      if (introspection && !inFlight) missing.set(token, inFlight = { calls: 0, refused: false });
+      if (inFlight) inFlight.calls++;
+      let result: CacheEntry | Failure;
+      try {
+        result = await verifyMiss(token, at, required);
+      } finally {
+        if (inFlight && --inFlight.calls === 0) missing.delete(token);
+      }
       if (result instanceof Failure) return fail(result, required);
       entry = result;
-      if (refusals === before && admit(token)) remember(token, entry);
+      if (!inFlight?.refused && admit(token)) remember(token, entry);
     }
     const revoked = revocation && revocation.mode !== "stateless"
       ? await checkRevocation(entry, at, revocation, counters)
