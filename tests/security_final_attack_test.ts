@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createToolGate, protectMcp, type ToolHookFailure } from "../mcp.ts";
+import { createToolGate, type ToolHookFailure } from "../mcp.ts";
 import { memoryStorage } from "../storage/memory.ts";
 import type { ToolCallEvent } from "../src/mcp/types.ts";
 import { ConfirmationStore } from "../src/mcp/_confirm.ts";
@@ -281,49 +281,4 @@ test("tool gate on Deno KV: a Client ID Metadata Document URL of 2 KB as client_
   } finally {
     kv.close();
   }
-});
-
-test("protectMcp: tool-call limits whose storage fails (Deno KV closed) let the call through like the server's rate limits, no 500", async () => {
-  const s = await testServer();
-  const t = await tokensFor(s, { scope: "mcp:read" });
-  const kv = await Deno.openKv(":memory:");
-  const gate = createToolGate({
-    storage: denoKvStorage(kv),
-    tools: [],
-    limits: { perSubject: { limit: 5, windowSeconds: 60 } },
-  });
-  kv.close(); // the outage: every storage call now throws
-  const handler = protectMcp(() => new Response("served"), {
-    verify: (req, o) => s.auth.verify(req, o),
-    tools: gate,
-  });
-  const logged: string[] = [];
-  const original = console.error;
-  console.error = (...a: unknown[]) => void logged.push(a.join(" "));
-  try {
-    for (let i = 0; i < 2; i++) {
-      const res = await handler(
-        new Request(AS_RESOURCE, {
-          method: "POST",
-          headers: {
-            authorization: `Bearer ${t.access_token}`,
-            "content-type": "application/json",
-            accept: "application/json, text/event-stream",
-          },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id: 1,
-            method: "tools/call",
-            params: { name: "whoami", arguments: {} },
-          }),
-        }),
-      );
-      assert.equal(res.status, 200);
-      assert.equal(await res.text(), "served");
-    }
-  } finally {
-    console.error = original;
-  }
-  assert.equal(logged.length, 1, "one console line for the outage");
-  assert.ok(!logged[0].includes("    at "), "no stack trace");
 });

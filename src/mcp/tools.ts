@@ -54,10 +54,7 @@ export interface ToolGateOptions {
   toolList?: "annotate" | "hide";
   /** Scope hierarchy (scope → scopes it includes); protectMcp's verifier's is used when present. */
   scopeHierarchy?: ScopeHierarchy;
-  /**
-   * Tool-call limits; `false` turns them off. Default {@linkcode DEFAULT_TOOL_CALL_LIMITS}. When
-   * the storage fails, calls are let through (one console line), as the server's rate limits.
-   */
+  /** Tool-call limits; `false` turns them off. Default {@linkcode DEFAULT_TOOL_CALL_LIMITS}. */
   limits?: ToolCallLimits | false;
   /** Confirmation token lifetime in seconds (default 300). */
   confirmationTtlSeconds?: number;
@@ -209,22 +206,6 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
       : missingScopes(authInfo.scopes, required, options.scopeHierarchy);
   };
 
-  // Fails open, as the server's rate limits do: a storage outage must not stop every tool call
-  // (it threw out of protectMcp, a 500). Logged once. Undefined: not counted.
-  let warnedStorage = false;
-  const slot = async (who: string[], rule: { limit: number; windowSeconds: number }) => {
-    try {
-      return await takeSlot(options.storage, who, rule.limit, rule.windowSeconds);
-    } catch {
-      if (!warnedStorage) {
-        warnedStorage = true;
-        console.error(
-          "[gatehouse] tool-call limit counters unavailable (storage error); not limiting",
-        );
-      }
-      return undefined;
-    }
-  };
   const checkLimits = async (authInfo: AuthInfo, tool: string): Promise<LimitDecision> => {
     const ctx = contexts.get(authInfo);
     const precounted = ctx?.counted.get(tool) ?? 0;
@@ -234,13 +215,17 @@ export function createToolGate(options: ToolGateOptions): McpToolGate {
     }
     const who = principalOf(authInfo);
     if (limits.perSubject) {
-      const r = await slot(["sub", await sha256(who.subject)], limits.perSubject);
-      if (r && !r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "subject" };
+      const { limit, windowSeconds } = limits.perSubject;
+      const id = await sha256(who.subject);
+      const r = await takeSlot(options.storage, ["sub", id], limit, windowSeconds);
+      if (!r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "subject" };
     }
     if (limits.perClient) {
+      const { limit, windowSeconds } = limits.perClient;
       // Hashed: a client_id may be a 2 KB metadata-document URL (Deno KV keys are ≤ 2 KB).
-      const r = await slot(["client", await sha256(who.clientId)], limits.perClient);
-      if (r && !r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "client" };
+      const id = await sha256(who.clientId);
+      const r = await takeSlot(options.storage, ["client", id], limit, windowSeconds);
+      if (!r.ok) return { ok: false, retryAfter: r.retryAfter, limit: "client" };
     }
     return { ok: true, retryAfter: 0 };
   };
