@@ -7,8 +7,9 @@
  *   hash, expiring after 5 minutes. It is bound: a caller whose subject or client differs is
  *   refused after a read, before any write, so the rightful owner can still use it.
  * - an idempotency record at `["mcp-idem", sha256([subject, client, key])]` decides who
- *   executes. Every confirmer `swap`s a `running` marker in; the one that saw nothing there is the executor,
- *   and only the executor consumes the confirmation token (a second `swap`, to a tombstone).
+ *   executes. Every confirmer `swap`s a `running` marker in; the one that saw nothing there is
+ *   the executor, and only the executor consumes the confirmation token (a second `swap`, to a
+ *   tombstone).
  *   A confirmer that displaced a finished record writes it back and returns the stored result;
  *   one that displaced a `running` marker waits (polling) for the executor's result.
  *
