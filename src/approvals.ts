@@ -3,13 +3,15 @@
  * kept so the consent page is not shown again for the same or fewer scopes until it expires
  * or is revoked (config `consent`, admin `listApprovals` / `revokeApprovals`).
  *
- * Stored at `["approval", subject, clientId, resource]`.
+ * Stored at `["approval", subject, sha256(JSON [clientId, resource])]`: a client id may be a
+ * 2 KB metadata-document URL, more than some backends take in a key (Deno KV: 2 KiB).
  *
  * @module
  */
 import type { Store } from "./_store.ts";
 import type { ClientRecord } from "./clients.ts";
 import { isLoopbackHost } from "./_hosts.ts";
+import { sha256 } from "./_crypto.ts";
 
 /** A remembered approval. Times are epoch milliseconds. */
 export interface ApprovalRecord {
@@ -37,11 +39,11 @@ export interface ApprovalFilter {
   resource?: string;
 }
 
-const key = (
-  subject: string,
-  clientId: string,
-  resource: string,
-) => ["approval", subject, clientId, resource];
+const key = async (subject: string, clientId: string, resource: string) => [
+  "approval",
+  subject,
+  await sha256(JSON.stringify([clientId, resource])),
+];
 
 /**
  * Whether consent may be remembered for `client` redirecting to `redirectUri`: never for a
@@ -66,13 +68,13 @@ export function rememberable(client: ClientRecord, redirectUri: string): boolean
 }
 
 /** The live approval for this user, client and resource, if any. */
-export function findApproval(
+export async function findApproval(
   store: Store,
   subject: string,
   clientId: string,
   resource: string,
 ): Promise<ApprovalRecord | undefined> {
-  return store.get<ApprovalRecord>(key(subject, clientId, resource));
+  return await store.get<ApprovalRecord>(await key(subject, clientId, resource));
 }
 
 /** True when `approval` covers every scope in `scopes` (never a wider scope). */
@@ -88,7 +90,7 @@ export async function rememberApproval(
   rememberFor: number,
 ): Promise<void> {
   const rec: ApprovalRecord = { ...a, createdAt: now, expiresAt: now + rememberFor * 1000 };
-  await store.put(key(a.subject, a.clientId, a.resource), rec, rec.expiresAt);
+  await store.put(await key(a.subject, a.clientId, a.resource), rec, rec.expiresAt);
 }
 
 /** Live approvals, optionally only one user's (one prefix scan). */
@@ -105,7 +107,7 @@ export async function revokeApprovals(store: Store, filter: ApprovalFilter): Pro
   for (const a of await listApprovals(store, filter.subject)) {
     if (filter.clientId !== undefined && a.clientId !== filter.clientId) continue;
     if (filter.resource !== undefined && a.resource !== filter.resource) continue;
-    await store.delete(key(a.subject, a.clientId, a.resource));
+    await store.delete(await key(a.subject, a.clientId, a.resource));
     n++;
   }
   return n;

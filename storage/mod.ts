@@ -26,7 +26,7 @@
  * | `["client", clientId]` | registered client (secret stored as SHA-256 hash) |
  * | `["grant", grantId]` | grant: subject, client, scopes, resources, state; its code (hash, PKCE challenge, redirect, used-at) and refresh tokens (current hash; the previous hash with its successor sealed for retries) |
  * | `["refresh", sha256(token)]` | tombstone of a refresh token rotated two or more times back (reuse detection, until its expiry); a 0.1.0 refresh token's record, until used |
- * | `["approval", subject, clientId, resource]` | remembered consent (config `consent`) |
+ * | `["approval", subject, sha256(JSON [clientId, resource])]` | remembered consent (config `consent`) |
  * | `["cimd", sha256(url)]` | cached Client ID Metadata Document, or a remembered failure |
  * | `["props", grantId]` | the grant's props, AES-GCM sealed (bound to the grant id) |
  * | `["upstream", …]` | `./identity`: pending upstream sign-ins, logins, refresh locks |

@@ -11,6 +11,13 @@ import type { ToolCallEvent } from "../src/mcp/types.ts";
 import { ConfirmationStore } from "../src/mcp/_confirm.ts";
 import { createAuthServer } from "../mod.ts";
 import { denoKvStorage } from "../storage/deno_kv.ts";
+import { Store } from "../src/_store.ts";
+import {
+  findApproval,
+  listApprovals,
+  rememberApproval,
+  revokeApprovals,
+} from "../src/approvals.ts";
 import {
   authorize,
   ISSUER as AS_ISSUER,
@@ -278,6 +285,30 @@ test("tool gate on Deno KV: a Client ID Metadata Document URL of 2 KB as client_
     });
     const ran = await store.run(token, "key-1", who, () => Promise.resolve("done"));
     assert.deepEqual([ran.result, ran.executed], ["done", true]);
+  } finally {
+    kv.close();
+  }
+});
+
+test("remembered consent on Deno KV: a 2 KB client id is remembered, found and revoked (its key holds a hash)", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const store = new Store(denoKvStorage(kv), Date.now);
+    const clientId = "https://client.example/" + "c".repeat(2000);
+    const resource = "https://mcp.example.com/mcp";
+    const now = Date.now();
+    await rememberApproval(
+      store,
+      { subject: "alice", clientId, resource, scopes: ["mcp:read"] },
+      now,
+      3600,
+    );
+    const found = await findApproval(store, "alice", clientId, resource);
+    assert.deepEqual(found?.scopes, ["mcp:read"]);
+    assert.equal(await findApproval(store, "alice", clientId + "x", resource), undefined);
+    assert.equal((await listApprovals(store, "alice")).length, 1);
+    assert.equal(await revokeApprovals(store, { clientId }), 1);
+    assert.equal(await findApproval(store, "alice", clientId, resource), undefined);
   } finally {
     kv.close();
   }
